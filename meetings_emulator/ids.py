@@ -1,0 +1,54 @@
+"""The only place ids, meeting codes and participant tokens are made.
+
+One random source serves them all. Given a seed, the same sequence of calls makes the
+same ids, codes and tokens, so a failing test or a recorded demo can be replayed.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime
+from typing import Any
+
+import jwt
+
+MEETING_CODE_LOW = 100_000_000
+MEETING_CODE_HIGH = 999_999_999
+
+
+class Ids:
+    def __init__(self, seed: int | None = None) -> None:
+        self.reseed(seed)
+
+    def reseed(self, seed: int | None) -> None:
+        """Start the sequence again from `seed` (None: unpredictable)."""
+        self.seed = seed
+        self._random: random.Random = random.SystemRandom() if seed is None else random.Random(seed)
+        # The key that signs participant tokens, and the `kid` that names it.
+        self._token_key = self._random.randbytes(32)
+        self.token_key_id = self.uuid()
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
+
+    def meeting_code(self) -> str:
+        """A 9-digit candidate; the caller keeps the codes in use and asks again on a clash."""
+        return str(self._random.randint(MEETING_CODE_LOW, MEETING_CODE_HIGH))
+
+    def participant_token(self, participant_id: str, issued_at: datetime) -> str:
+        """An HS256 JWT as in the live host URLs: `kid` header; `participantId` and `iat` claims."""
+        claims = {"participantId": participant_id, "iat": int(issued_at.timestamp())}
+        return jwt.encode(
+            claims, self._token_key, algorithm="HS256", headers={"kid": self.token_key_id}
+        )
+
+    def read_participant_token(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token this emulator signed, or None when it did not sign it."""
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("kid") != self.token_key_id:
+                return None
+            return jwt.decode(token, self._token_key, algorithms=["HS256"])
+        except jwt.PyJWTError:
+            return None

@@ -1,0 +1,27 @@
+"""ISO-8601 timestamps in the live API's form: UTC, milliseconds, a trailing `Z`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def format_iso(instant: datetime) -> str:
+    instant = instant.astimezone(UTC)
+    return f"{instant:%Y-%m-%dT%H:%M:%S}.{instant.microsecond // 1000:03d}Z"
+
+
+def parse_iso(text: str) -> datetime | None:
+    """A date-time string as an aware UTC datetime cut to milliseconds, or None if it is not one.
+
+    A value without an offset is taken as UTC, as the API's "UTC format" wording asks.
+    """
+    if not isinstance(text, str) or "T" not in text.upper():
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    parsed = parsed.astimezone(UTC)
+    return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)

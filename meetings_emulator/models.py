@@ -1,0 +1,132 @@
+"""The API's resources as plain data. Rules live in the services, not here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class RoomType(StrEnum):
+    INSTANT = "instant"
+    LONG_TERM = "long_term"
+
+
+class JoinApprovalLevel(StrEnum):
+    NONE = "none"
+    AFTER_OWNER_ONLY = "after_owner_only"
+    EXPLICIT_APPROVAL = "explicit_approval"
+
+
+class MicrophoneState(StrEnum):
+    ON = "on"
+    OFF = "off"
+    DEFAULT = "default"
+
+
+class Unavailability(StrEnum):
+    """Why a room reads `is_available: false`."""
+
+    EXPIRED = "expired"
+    DELETED = "deleted"
+
+
+# The UI languages the API took: the published enum, the "default" the live service
+# answered with, and Node's `pt`. Compared case-insensitively, as Java sent `EN`.
+UI_LANGUAGES = (
+    "default",
+    "ar",
+    "ca",
+    "de",
+    "en",
+    "es",
+    "fr",
+    "he",
+    "it",
+    "pt",
+    "pt-br",
+    "zh-tw",
+    "zh-cn",
+)
+
+CALLBACK_URL_KINDS = ("rooms_callback_url", "sessions_callback_url", "recordings_callback_url")
+
+
+@dataclass(slots=True)
+class RecordingOptions:
+    auto_record: bool = False
+    record_only_owner: bool = False
+
+
+@dataclass(slots=True)
+class AvailableFeatures:
+    # Defaults as the live service answered (SDK fixtures), not as the spec's `default:` says.
+    is_recording_available: bool = True
+    is_chat_available: bool = True
+    is_whiteboard_available: bool = True
+    is_locale_switcher_available: bool = False
+    is_captions_available: bool = False
+
+
+@dataclass(slots=True)
+class RoomSettings:
+    """What a caller may choose about a room at creation; several parts can change later."""
+
+    display_name: str
+    type: RoomType = RoomType.INSTANT
+    metadata: str | None = None
+    expires_at: datetime | None = None
+    expire_after_use: bool = False
+    recording_options: RecordingOptions = field(default_factory=RecordingOptions)
+    theme_id: str | None = None
+    join_approval_level: JoinApprovalLevel = JoinApprovalLevel.NONE
+    microphone_state: MicrophoneState = MicrophoneState.DEFAULT
+    callback_urls: dict[str, str] | None = None
+    available_features: AvailableFeatures = field(default_factory=AvailableFeatures)
+    language: str = "default"
+
+
+@dataclass(slots=True)
+class RoomChanges:
+    """A partial update: only the keys present in `update_details` are set (`fields` names them)."""
+
+    fields: frozenset[str]
+    expires_at: datetime | None = None
+    expire_after_use: bool = False
+    theme_id: str | None = None
+    join_approval_level: JoinApprovalLevel = JoinApprovalLevel.NONE
+    microphone_state: MicrophoneState | None = None
+    callback_urls: dict[str, str] = field(default_factory=dict)
+    available_features: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class Room:
+    serial: int
+    id: str
+    meeting_code: str
+    created_at: datetime
+    expires_at: datetime
+    settings: RoomSettings
+    host_participant_id: str
+    host_token: str
+    unavailable: Unavailability | None = None
+
+    @property
+    def is_available(self) -> bool:
+        return self.unavailable is None
+
+    @property
+    def type(self) -> RoomType:
+        return self.settings.type
+
+
+@dataclass(slots=True, frozen=True)
+class Page:
+    """One page of a serial-ordered listing, with the cursors its links need."""
+
+    items: list[Room]
+    total_items: int
+    next_start_id: int | None
+    prev_start_id: int | None
+    prev_end_id: int | None

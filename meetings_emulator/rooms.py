@@ -1,0 +1,229 @@
+"""Rooms: creation, lookup, listing, updates, deletion and expiry.
+
+The rules, in the API's terms:
+- An instant room is available for 10 minutes while nobody has joined it.
+- A long-term room is available until `expires_at`, which must lie more than 10 minutes
+  and at most five years ahead.
+- An expired or deleted room stays readable, with `is_available: false`; its meeting code
+  is free again.
+- Only long-term rooms can be updated, and only while they are available.
+- A tenant may hold `max_rooms` available rooms at once (1000 on the live service).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .clock import Clock
+from .errors import BadRequestError, ForbiddenError, InputValidationError, NotFoundError
+from .ids import Ids
+from .isotime import format_iso
+from .models import Page, Room, RoomChanges, RoomSettings, RoomType, Unavailability
+from .pagination import SerialIndex
+from .timers import Timer, Timers
+
+INSTANT_ROOM_LIFETIME = timedelta(minutes=10)
+MIN_EXPIRY_LEAD = timedelta(minutes=10)
+MAX_EXPIRY_YEARS = 5
+DEFAULT_MAX_ROOMS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RoomExpired:
+    """A room stopped accepting sessions: it expired, or it was deleted."""
+
+    room: Room
+    at: datetime
+    reason: Unavailability
+
+
+Event = RoomExpired
+EventSink = Callable[[Event], None]
+ThemeExists = Callable[[str], bool]
+
+
+def _no_themes(_theme_id: str) -> bool:
+    return False
+
+
+class Rooms:
+    def __init__(
+        self,
+        clock: Clock,
+        ids: Ids,
+        timers: Timers,
+        *,
+        max_rooms: int = DEFAULT_MAX_ROOMS,
+        on_event: EventSink | None = None,
+        theme_exists: ThemeExists = _no_themes,
+    ) -> None:
+        self._clock = clock
+        self._ids = ids
+        self._timers = timers
+        self.max_rooms = max_rooms
+        self._on_event = on_event or (lambda _event: None)
+        self._theme_exists = theme_exists
+        self._by_id: dict[str, Room] = {}
+        self._index = SerialIndex()
+        self._codes_in_use: set[str] = set()
+        self._expiry: dict[str, Timer] = {}
+        self._next_serial = 1
+        self._available = 0
+
+    # -- time ---------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """Emulator time, after every transition due by then has happened."""
+        now = self._clock.now()
+        self._timers.run_until(now)
+        return now
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, room_id: str) -> Room:
+        self.now()
+        room = self._by_id.get(room_id.lower())
+        if room is None:
+            raise NotFoundError(f"Room {room_id} was not found")
+        return room
+
+    def page(self, start_id: int | None, end_id: int | None, page_size: int) -> Page:
+        self.now()
+        return self._index.page(start_id, end_id, page_size)
+
+    @property
+    def available_count(self) -> int:
+        return self._available
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def create(self, settings: RoomSettings) -> Room:
+        now = self.now()
+        if settings.type is RoomType.LONG_TERM:
+            assert settings.expires_at is not None
+            self._check_expiry(settings.expires_at, now, "expires_at")
+            expires_at = settings.expires_at
+        else:
+            expires_at = now + INSTANT_ROOM_LIFETIME
+        if settings.theme_id is not None:
+            self._check_theme(settings.theme_id, "create room")
+        if self._available >= self.max_rooms:
+            raise ForbiddenError(f"Maximum number of rooms for owner ({self.max_rooms}) exceeded")
+
+        host_id = self._ids.uuid()
+        room = Room(
+            serial=self._next_serial,
+            id=self._ids.uuid(),
+            meeting_code=self._free_meeting_code(),
+            created_at=now,
+            expires_at=expires_at,
+            settings=settings,
+            host_participant_id=host_id,
+            host_token=self._ids.participant_token(host_id, now),
+        )
+        self._next_serial += 1
+        self._by_id[room.id] = room
+        self._index.add(room)
+        self._codes_in_use.add(room.meeting_code)
+        self._available += 1
+        self._schedule_expiry(room)
+        return room
+
+    def update(self, room_id: str, changes: RoomChanges) -> Room:
+        room = self.get(room_id)
+        if not room.is_available:
+            raise NotFoundError(f"Room {room_id} is not available: it has {room.unavailable}")
+        if room.type is RoomType.INSTANT:
+            raise BadRequestError(
+                f"The room with id: {room.id} could not be updated because of its type: temporary"
+            )
+        now = self._clock.now()
+        if changes.expires_at is not None:
+            self._check_expiry(changes.expires_at, now, "update_details.expires_at")
+        if "theme_id" in changes.fields and changes.theme_id is not None:
+            self._check_theme(changes.theme_id, "update room")
+
+        settings = room.settings
+        fields = changes.fields
+        if changes.expires_at is not None:
+            room.expires_at = changes.expires_at
+            self._schedule_expiry(room)
+        if "expire_after_use" in fields:
+            settings.expire_after_use = changes.expire_after_use
+        if "theme_id" in fields:
+            settings.theme_id = changes.theme_id
+        if "join_approval_level" in fields:
+            settings.join_approval_level = changes.join_approval_level
+        if changes.microphone_state is not None:
+            settings.microphone_state = changes.microphone_state
+        if "callback_urls" in fields:
+            settings.callback_urls = {**(settings.callback_urls or {}), **changes.callback_urls}
+        for flag, value in changes.available_features.items():
+            setattr(settings.available_features, flag, value)
+        return room
+
+    def delete(self, room_id: str) -> None:
+        """End a room's availability now (the public guide's DELETE). Deleting twice is harmless."""
+        room = self.get(room_id)
+        if room.is_available:
+            self._end(room, self._clock.now(), Unavailability.DELETED)
+
+    def expire_now(self, room: Room, at: datetime) -> None:
+        """End a room's availability at `at` (its expiry timer, or a simulator rule)."""
+        if room.is_available:
+            self._end(room, at, Unavailability.EXPIRED)
+
+    # -- rules --------------------------------------------------------------------------
+
+    def _check_expiry(self, expires_at: datetime, now: datetime, label: str) -> None:
+        earliest = now + MIN_EXPIRY_LEAD
+        latest = _add_years(now, MAX_EXPIRY_YEARS)
+        if expires_at <= earliest:
+            raise InputValidationError(
+                f'"{label}" must be greater than "{format_iso(earliest)}"'
+                " (more than 10 minutes from now)"
+            )
+        if expires_at > latest:
+            raise InputValidationError(
+                f'"{label}" must be less than or equal to "{format_iso(latest)}"'
+                " (at most five years from now)"
+            )
+
+    def _check_theme(self, theme_id: str, action: str) -> None:
+        if not self._theme_exists(theme_id):
+            raise BadRequestError(f"Failed to {action} because theme id {theme_id} not found")
+
+    def _free_meeting_code(self) -> str:
+        while True:
+            code = self._ids.meeting_code()
+            if code not in self._codes_in_use:
+                return code
+
+    def _schedule_expiry(self, room: Room) -> None:
+        previous = self._expiry.pop(room.id, None)
+        if previous is not None:
+            previous.cancel()
+        self._expiry[room.id] = self._timers.schedule(
+            room.expires_at, lambda at: self.expire_now(room, at)
+        )
+
+    def _end(self, room: Room, at: datetime, reason: Unavailability) -> None:
+        room.unavailable = reason
+        self._available -= 1
+        self._codes_in_use.discard(room.meeting_code)
+        timer = self._expiry.pop(room.id, None)
+        if timer is not None:
+            timer.cancel()
+        self._on_event(RoomExpired(room, at, reason))
+
+
+def _add_years(instant: datetime, years: int) -> datetime:
+    try:
+        return instant.replace(year=instant.year + years)
+    except ValueError:  # 29 February into a year without one
+        return instant.replace(year=instant.year + years, day=28)

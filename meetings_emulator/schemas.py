@@ -1,0 +1,322 @@
+"""Request bodies and queries checked field by field, with the live API's (Joi-style) messages.
+
+Each `parse_*` takes decoded JSON (or query strings) and returns typed settings, or raises
+one `InputValidationError` that lists every problem found, each naming its field:
+`"display_name" is required`, `"type" must be one of [instant, long_term]`, ...
+Rules that depend on time or state (expiry bounds, limits) are the services' business.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from .errors import InputValidationError
+from .isotime import parse_iso
+from .models import (
+    CALLBACK_URL_KINDS,
+    UI_LANGUAGES,
+    AvailableFeatures,
+    JoinApprovalLevel,
+    MicrophoneState,
+    RecordingOptions,
+    RoomChanges,
+    RoomSettings,
+    RoomType,
+)
+
+DISPLAY_NAME_MAX = 200
+METADATA_MAX = 500
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 1000
+CALLBACK_URL_PATTERN = re.compile(r"^https?://.*$")
+DIGITS = re.compile(r"^-?[0-9]{1,18}$")
+E = TypeVar("E")
+
+CREATE_ROOM_KEYS = (
+    "display_name",
+    "metadata",
+    "type",
+    "expires_at",
+    "expire_after_use",
+    "recording_options",
+    "theme_id",
+    "join_approval_level",
+    "initial_join_options",
+    "callback_urls",
+    "available_features",
+    "ui_settings",
+)
+UPDATE_ROOM_KEYS = (
+    "expires_at",
+    "expire_after_use",
+    "theme_id",
+    "join_approval_level",
+    "initial_join_options",
+    "callback_urls",
+    "available_features",
+)
+FEATURE_KEYS = tuple(AvailableFeatures.__dataclass_fields__)
+
+
+class _Checker:
+    """Collects problems while reading one JSON object."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def fail(self, message: str) -> None:
+        self.problems.append(message)
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise InputValidationError.of(self.problems)
+
+    def object(self, value: Any, label: str, allowed: tuple[str, ...]) -> Mapping[str, Any] | None:
+        if not isinstance(value, dict):
+            self.fail(f'"{label}" must be of type object')
+            return None
+        prefix = "" if label == "value" else f"{label}."
+        for key in value:
+            if key not in allowed:
+                self.fail(f'"{prefix}{key}" is not allowed')
+        return value
+
+    def string(self, value: Any, label: str, *, max_length: int, nullable: bool = False) -> Any:
+        if value is None and nullable:
+            return None
+        if not isinstance(value, str):
+            self.fail(f'"{label}" must be a string')
+        elif value == "":
+            self.fail(f'"{label}" is not allowed to be empty')
+        elif len(value) > max_length:
+            self.fail(
+                f'"{label}" length must be less than or equal to {max_length} characters long'
+            )
+        else:
+            return value
+        return None
+
+    def boolean(self, value: Any, label: str) -> bool | None:
+        if isinstance(value, bool):
+            return value
+        self.fail(f'"{label}" must be a boolean')
+        return None
+
+    def choice(self, value: Any, label: str, enum: type[E]) -> E | None:
+        try:
+            return enum(value)  # type: ignore[call-arg]
+        except (ValueError, TypeError):
+            names = ", ".join(str(member) for member in enum)  # type: ignore[attr-defined]
+            self.fail(f'"{label}" must be one of [{names}]')
+            return None
+
+    def date(self, value: Any, label: str) -> datetime | None:
+        parsed = parse_iso(value) if isinstance(value, str) else None
+        if parsed is None:
+            self.fail(f'"{label}" must be a valid date')
+        return parsed
+
+    def guid(self, value: Any, label: str, *, nullable: bool) -> str | None:
+        if value is None and nullable:
+            return None
+        if isinstance(value, str):
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                pass
+            else:
+                if len(value) == 36:
+                    return value.lower()
+        self.fail(f'"{label}" must be a valid GUID')
+        return None
+
+    def language(self, value: Any, label: str) -> str | None:
+        if isinstance(value, str) and value.lower() in UI_LANGUAGES:
+            return value.lower()
+        self.fail(f'"{label}" must be one of [{", ".join(UI_LANGUAGES)}]')
+        return None
+
+    def callback_urls(self, value: Any, label: str) -> dict[str, str]:
+        urls: dict[str, str] = {}
+        body = self.object(value, label, CALLBACK_URL_KINDS)
+        for kind, url in (body or {}).items():
+            if kind not in CALLBACK_URL_KINDS:
+                continue
+            name = f"{label}.{kind}"
+            if not isinstance(url, str):
+                self.fail(f'"{name}" must be a string')
+            elif not CALLBACK_URL_PATTERN.match(url):
+                self.fail(
+                    f'"{name}" with value "{url}" fails to match the required pattern: '
+                    f"{CALLBACK_URL_PATTERN.pattern}"
+                )
+            else:
+                urls[kind] = url
+        return urls
+
+    def features(self, value: Any, label: str) -> dict[str, bool]:
+        flags: dict[str, bool] = {}
+        body = self.object(value, label, FEATURE_KEYS)
+        for key, flag in (body or {}).items():
+            if key in FEATURE_KEYS and self.boolean(flag, f"{label}.{key}") is not None:
+                flags[key] = flag
+        return flags
+
+    def microphone(self, value: Any, label: str) -> MicrophoneState | None:
+        body = self.object(value, label, ("microphone_state",))
+        if body is None or "microphone_state" not in body:
+            return None
+        return self.choice(body["microphone_state"], f"{label}.microphone_state", MicrophoneState)
+
+
+def parse_create_room(body: Any) -> RoomSettings:
+    check = _Checker()
+    fields = check.object(body, "value", CREATE_ROOM_KEYS)
+    if fields is None:
+        raise InputValidationError.of(check.problems)
+    settings = RoomSettings(display_name="")
+
+    if "display_name" not in fields:
+        check.fail('"display_name" is required')
+    else:
+        settings.display_name = (
+            check.string(fields["display_name"], "display_name", max_length=DISPLAY_NAME_MAX) or ""
+        )
+    if "metadata" in fields:
+        settings.metadata = check.string(
+            fields["metadata"], "metadata", max_length=METADATA_MAX, nullable=True
+        )
+    if "type" in fields:
+        settings.type = check.choice(fields["type"], "type", RoomType) or RoomType.INSTANT
+    if "expires_at" in fields:
+        if settings.type is RoomType.INSTANT:
+            check.fail('"expires_at" is not allowed for an instant room')
+        else:
+            settings.expires_at = check.date(fields["expires_at"], "expires_at")
+    elif settings.type is RoomType.LONG_TERM:
+        check.fail('"expires_at" is required for a long_term room')
+    if "expire_after_use" in fields:
+        settings.expire_after_use = bool(
+            check.boolean(fields["expire_after_use"], "expire_after_use")
+        )
+    if "recording_options" in fields:
+        settings.recording_options = _recording_options(check, fields["recording_options"])
+    if "theme_id" in fields:
+        settings.theme_id = check.guid(fields["theme_id"], "theme_id", nullable=True)
+    if "join_approval_level" in fields:
+        settings.join_approval_level = (
+            check.choice(fields["join_approval_level"], "join_approval_level", JoinApprovalLevel)
+            or JoinApprovalLevel.NONE
+        )
+    if "initial_join_options" in fields:
+        settings.microphone_state = (
+            check.microphone(fields["initial_join_options"], "initial_join_options")
+            or MicrophoneState.DEFAULT
+        )
+    if "callback_urls" in fields:
+        settings.callback_urls = check.callback_urls(fields["callback_urls"], "callback_urls")
+    if "available_features" in fields:
+        flags = check.features(fields["available_features"], "available_features")
+        settings.available_features = AvailableFeatures(**flags)
+    if "ui_settings" in fields:
+        ui = check.object(fields["ui_settings"], "ui_settings", ("language",))
+        if ui is not None and "language" in ui:
+            settings.language = check.language(ui["language"], "ui_settings.language") or "default"
+
+    check.raise_if_any()
+    return settings
+
+
+def _recording_options(check: _Checker, value: Any) -> RecordingOptions:
+    options = RecordingOptions()
+    body = check.object(value, "recording_options", ("auto_record", "record_only_owner"))
+    for key in ("auto_record", "record_only_owner"):
+        if body is not None and key in body:
+            setattr(options, key, bool(check.boolean(body[key], f"recording_options.{key}")))
+    return options
+
+
+def parse_update_room(body: Any) -> RoomChanges:
+    check = _Checker()
+    outer = check.object(body, "value", ("update_details",))
+    if outer is not None and "update_details" not in outer:
+        check.fail('"update_details" is required')
+    details = (
+        check.object(outer["update_details"], "update_details", UPDATE_ROOM_KEYS)
+        if outer is not None and "update_details" in outer
+        else None
+    )
+    if details is not None and not details:
+        check.fail('"update_details" must have at least 1 key')
+    check.raise_if_any()
+    assert details is not None
+
+    changes = RoomChanges(fields=frozenset(details))
+    label = "update_details."
+    if "expires_at" in details:
+        changes.expires_at = check.date(details["expires_at"], label + "expires_at")
+    if "expire_after_use" in details:
+        changes.expire_after_use = bool(
+            check.boolean(details["expire_after_use"], label + "expire_after_use")
+        )
+    if "theme_id" in details:
+        changes.theme_id = check.guid(details["theme_id"], label + "theme_id", nullable=True)
+    if "join_approval_level" in details:
+        changes.join_approval_level = (
+            check.choice(
+                details["join_approval_level"], label + "join_approval_level", JoinApprovalLevel
+            )
+            or JoinApprovalLevel.NONE
+        )
+    if "initial_join_options" in details:
+        changes.microphone_state = check.microphone(
+            details["initial_join_options"], label + "initial_join_options"
+        )
+    if "callback_urls" in details:
+        changes.callback_urls = check.callback_urls(
+            details["callback_urls"], label + "callback_urls"
+        )
+    if "available_features" in details:
+        changes.available_features = check.features(
+            details["available_features"], label + "available_features"
+        )
+    check.raise_if_any()
+    return changes
+
+
+def parse_page_query(query: Mapping[str, str]) -> tuple[int | None, int | None, int]:
+    """`start_id`, `end_id` and `page_size` from a listing's query string."""
+    check = _Checker()
+    start_id = _query_int(check, query, "start_id", minimum=0)
+    end_id = _query_int(check, query, "end_id", minimum=0)
+    page_size = _query_int(check, query, "page_size", minimum=1, maximum=MAX_PAGE_SIZE)
+    check.raise_if_any()
+    return start_id, end_id, DEFAULT_PAGE_SIZE if page_size is None else page_size
+
+
+def _query_int(
+    check: _Checker,
+    query: Mapping[str, str],
+    name: str,
+    *,
+    minimum: int,
+    maximum: int | None = None,
+) -> int | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if not DIGITS.match(raw):
+        check.fail(f'"{name}" must be a number')
+        return None
+    value = int(raw)
+    if value < minimum:
+        check.fail(f'"{name}" must be greater than or equal to {minimum}')
+    elif maximum is not None and value > maximum:
+        check.fail(f'"{name}" must be less than or equal to {maximum}')
+    else:
+        return value
+    return None

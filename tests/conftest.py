@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import base64
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from meetings_emulator.app import create_app
+from meetings_emulator.clock import Clock
+from meetings_emulator.emulator import Emulator
+from meetings_emulator.ids import Ids
+from meetings_emulator.settings import Settings
+
+START = datetime(2026, 3, 2, 9, 30, 0, 125000, tzinfo=UTC)
+BASIC = "Basic " + base64.b64encode(b"aaa012:abc123456789").decode()
+FIXTURES = (
+    Path(__file__).resolve().parents[2]
+    / "shared/reference/sdk-fixtures/vonage-python-sdk-v3.18.0/tests/data/meetings"
+)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock.frozen_at(START)
+
+
+@pytest.fixture
+def emulator(clock: Clock) -> Emulator:
+    return Emulator(Settings(seed=1), clock=clock, ids=Ids(1))
+
+
+@pytest.fixture
+def app(clock: Clock) -> Starlette:
+    return create_app(Settings(seed=1), clock=clock, ids=Ids(1))
+
+
+@pytest.fixture
+def client(app: Starlette) -> Iterator[TestClient]:
+    with TestClient(app, headers={"Authorization": BASIC}) as test_client:
+        yield test_client
+
+
+def app_emulator(app: Starlette) -> Emulator:
+    return app.state.emulator
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(app: Starlette) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free loopback port in a thread; yield its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_url(app: Starlette) -> Iterator[str]:
+    with serving(app) as url:
+        yield url

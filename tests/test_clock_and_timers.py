@@ -1,0 +1,113 @@
+"""The clock is the only source of time; timers run in time order when it reaches them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+
+from meetings_emulator.clock import Clock, ClockError
+from meetings_emulator.isotime import format_iso, parse_iso
+from meetings_emulator.timers import Timers
+
+from .conftest import START
+
+
+def test_real_time_clock_follows_the_machine_clock() -> None:
+    with freeze_time("2026-05-01T12:00:00Z") as frozen:
+        clock = Clock()
+        assert clock.now() == datetime(2026, 5, 1, 12, tzinfo=UTC)
+        frozen.tick(timedelta(seconds=5))
+        assert clock.now() == datetime(2026, 5, 1, 12, 0, 5, tzinfo=UTC)
+
+
+def test_advance_and_set_offset_a_running_clock() -> None:
+    with freeze_time("2026-05-01T12:00:00Z") as frozen:
+        clock = Clock()
+        clock.advance(timedelta(hours=1))
+        frozen.tick(timedelta(seconds=1))
+        assert clock.now() == datetime(2026, 5, 1, 13, 0, 1, tzinfo=UTC)
+        clock.set(datetime(2027, 1, 1, tzinfo=UTC))
+        frozen.tick(timedelta(seconds=2))
+        assert clock.now() == datetime(2027, 1, 1, 0, 0, 2, tzinfo=UTC)
+        assert clock.wall() == datetime(2026, 5, 1, 12, 0, 3, tzinfo=UTC)
+
+
+def test_frozen_clock_stands_still_until_moved_then_can_run_again() -> None:
+    with freeze_time("2026-05-01T12:00:00Z") as frozen:
+        clock = Clock.frozen_at(START)
+        frozen.tick(timedelta(minutes=5))
+        assert clock.now() == START
+        assert clock.frozen
+        assert clock.advance(timedelta(seconds=90)) == START + timedelta(seconds=90)
+        clock.release()
+        frozen.tick(timedelta(seconds=1))
+        assert clock.now() == START + timedelta(seconds=91)
+        assert not clock.frozen
+        clock.freeze()
+        frozen.tick(timedelta(seconds=1))
+        assert clock.now() == START + timedelta(seconds=91)
+
+
+def test_clock_never_moves_back() -> None:
+    clock = Clock.frozen_at(START)
+    with pytest.raises(ClockError):
+        clock.advance(timedelta(seconds=-1))
+    with pytest.raises(ClockError):
+        clock.set(START - timedelta(milliseconds=1))
+    assert clock.now() == START
+
+
+def test_naive_instants_are_taken_as_utc() -> None:
+    clock = Clock.frozen_at(datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
+    assert clock.now() == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_timers_run_in_due_order_with_their_own_due_time() -> None:
+    timers = Timers()
+    ran: list[tuple[str, datetime]] = []
+    timers.schedule(START + timedelta(seconds=3), lambda at: ran.append(("c", at)))
+    timers.schedule(START + timedelta(seconds=1), lambda at: ran.append(("a", at)))
+    cancelled = timers.schedule(START + timedelta(seconds=2), lambda at: ran.append(("x", at)))
+    timers.schedule(START + timedelta(seconds=9), lambda at: ran.append(("late", at)))
+    cancelled.cancel()
+
+    assert timers.run_until(START + timedelta(seconds=5)) == 2
+    assert ran == [("a", START + timedelta(seconds=1)), ("c", START + timedelta(seconds=3))]
+    assert timers.next_due() == START + timedelta(seconds=9)
+    assert len(timers) == 1
+
+
+def test_timers_scheduled_by_a_timer_run_in_the_same_pass_when_due() -> None:
+    timers = Timers()
+    ran: list[datetime] = []
+
+    def chain(at: datetime) -> None:
+        ran.append(at)
+        if len(ran) < 3:
+            timers.schedule(at + timedelta(seconds=5), chain)
+
+    timers.schedule(START, chain)
+    timers.run_until(START + timedelta(seconds=12))
+    assert ran == [START, START + timedelta(seconds=5), START + timedelta(seconds=10)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2023-01-30T00:47:04.000Z", "2023-01-30T00:47:04.000Z"),
+        ("2023-01-30T00:47:04Z", "2023-01-30T00:47:04.000Z"),
+        ("2023-01-30T02:47:04.123456+02:00", "2023-01-30T00:47:04.123Z"),
+        ("2023-01-30T00:47:04", "2023-01-30T00:47:04.000Z"),
+    ],
+)
+def test_iso_round_trip_in_the_live_format(text: str, expected: str) -> None:
+    parsed = parse_iso(text)
+    assert parsed is not None
+    assert format_iso(parsed) == expected
+
+
+@pytest.mark.parametrize("text", ["2023-01-30", "tomorrow", "", "2023-13-01T00:00:00Z"])
+def test_iso_rejects_what_is_not_a_date_time(text: str) -> None:
+    assert parse_iso(text) is None
