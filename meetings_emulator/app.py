@@ -1,0 +1,78 @@
+"""`create_app`: the one place the emulator is wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+
+from . import api, control
+from .clock import Clock
+from .emulator import Emulator
+from .errors import MeetingsError
+from .ids import Ids
+from .settings import Settings
+from .web import on_http_error, on_meetings_error, on_unexpected_error
+
+log = logging.getLogger("meetings_emulator")
+
+# How long the real-time runner sleeps at most, so a moved clock or a new timer is noticed.
+RUNNER_MAX_SLEEP = timedelta(milliseconds=250)
+RUNNER_MIN_SLEEP = timedelta(milliseconds=5)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    ids: Ids | None = None,
+    run_timers: bool = True,
+) -> Starlette:
+    """An ASGI app serving the API and the control plane over one `Emulator`.
+
+    `clock` and `ids` replace the real-time clock and the random id source (tests pass a
+    frozen clock and a seed). With `run_timers`, the app's lifespan runs due transitions
+    in real time; without it they still happen, at the latest on the next request.
+    """
+    emulator = Emulator(settings, clock=clock, ids=ids)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        runner = asyncio.create_task(_run_due_transitions(emulator)) if run_timers else None
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
+
+    app = Starlette(
+        routes=[*api.routes(), *control.routes()],
+        exception_handlers={
+            MeetingsError: on_meetings_error,
+            HTTPException: on_http_error,
+            Exception: on_unexpected_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.emulator = emulator
+    return app
+
+
+async def _run_due_transitions(emulator: Emulator) -> None:
+    """Make expiry and the other timed rules happen by themselves in real time."""
+    while True:
+        try:
+            now = emulator.now()
+        except Exception:
+            log.exception("a timed transition failed")
+            now = emulator.clock.now()
+        due = emulator.timers.next_due()
+        wait = RUNNER_MAX_SLEEP if due is None else min(RUNNER_MAX_SLEEP, due - now)
+        await asyncio.sleep(max(wait, RUNNER_MIN_SLEEP).total_seconds())

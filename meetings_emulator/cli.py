@@ -1,0 +1,124 @@
+"""`meetings-emulator` / `python -m meetings_emulator`: the command line, then uvicorn.
+
+Every option can also come from the environment as `MEETINGS_EMULATOR_<NAME>`
+(for example `MEETINGS_EMULATOR_PORT=9010`); a flag on the command line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+
+from . import __version__
+from .app import create_app
+from .settings import Settings
+
+ENV_PREFIX = "MEETINGS_EMULATOR_"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_")) or None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = Settings()
+    parser = argparse.ArgumentParser(
+        prog="meetings-emulator",
+        description="A local, in-memory emulator of the Vonage Meetings API.",
+        epilog=f"Each option may also be set as an environment variable {ENV_PREFIX}<NAME>.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+
+    def option(name: str, help_text: str, *, default: object, kind: type = str) -> None:
+        from_env = _env(name)
+        parser.add_argument(
+            f"--{name}",
+            type=kind,
+            default=kind(from_env) if from_env is not None else default,
+            help=f"{help_text} (env {ENV_PREFIX}{name.upper().replace('-', '_')})",
+        )
+
+    option("host", "address to listen on", default=defaults.host)
+    option("port", "port to listen on; 0 picks a free one", default=defaults.port, kind=int)
+    option("base-url", "base of the rooms' guest and host links", default=defaults.base_url)
+    option("api-key", "accept Basic auth only with this api key", default=None)
+    option("api-secret", "accept Basic auth only with this api secret", default=None)
+    option(
+        "public-key",
+        "application public key (PEM text or a path to it): JWT signatures are checked",
+        default=None,
+    )
+    option(
+        "seed", "seed for ids, meeting codes and tokens (repeatable runs)", default=None, kind=int
+    )
+    option(
+        "max-rooms",
+        "available rooms allowed at once (403 beyond)",
+        default=defaults.max_rooms,
+        kind=int,
+    )
+    option("log-level", f"one of {', '.join(LOG_LEVELS)}", default=defaults.log_level)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    public_key = args.public_key
+    if public_key and "-----BEGIN" not in public_key:
+        public_key = Path(public_key).read_text()
+    return Settings(
+        host=args.host,
+        port=args.port,
+        base_url=args.base_url,
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+        public_key=public_key,
+        seed=args.seed,
+        max_rooms=args.max_rooms,
+        log_level=args.log_level.lower(),
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, announcing the address once the socket is bound (useful with --port 0)."""
+
+    async def startup(self, sockets: list | None = None) -> None:  # type: ignore[override]
+        await super().startup(sockets)
+        for server in self.servers:
+            for sock in server.sockets:
+                host, port = sock.getsockname()[:2]
+                shown = f"[{host}]" if ":" in host else host
+                print(
+                    f"meetings-emulator {__version__} serving http://{shown}:{port} "
+                    "(API under /v1/meetings and /beta/meetings; control under /_emulator)",
+                    flush=True,
+                )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.log_level.lower() not in LOG_LEVELS:
+        parser.error(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+    try:
+        settings = settings_from(args)
+    except OSError as problem:
+        parser.error(f"--public-key: {problem}")
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        lifespan="on",
+    )
+    _Server(config).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Domain objects as the live API's JSON: field names, order, nulls and defaults as it sent them."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from .isotime import format_iso
+from .models import Page, Room
+
+
+def room_json(room: Room, links_base: str) -> dict[str, Any]:
+    settings = room.settings
+    features = settings.available_features
+    code = room.meeting_code
+    body: dict[str, Any] = {
+        "id": room.id,
+        "display_name": settings.display_name,
+        "metadata": settings.metadata,
+        "type": str(settings.type),
+        "expires_at": format_iso(room.expires_at),
+        "recording_options": {
+            "auto_record": settings.recording_options.auto_record,
+            "record_only_owner": settings.recording_options.record_only_owner,
+        },
+        "meeting_code": code,
+        "_links": {
+            "host_url": {
+                "href": f"{links_base}/?room_token={code}&participant_token={room.host_token}"
+            },
+            "guest_url": {"href": f"{links_base}/{code}"},
+        },
+        "created_at": format_iso(room.created_at),
+        "is_available": room.is_available,
+        "expire_after_use": settings.expire_after_use,
+        "theme_id": settings.theme_id,
+        "initial_join_options": {"microphone_state": str(settings.microphone_state)},
+        "join_approval_level": str(settings.join_approval_level),
+        "ui_settings": {"language": settings.language},
+        "available_features": {
+            "is_recording_available": features.is_recording_available,
+            "is_chat_available": features.is_chat_available,
+            "is_whiteboard_available": features.is_whiteboard_available,
+            "is_locale_switcher_available": features.is_locale_switcher_available,
+            "is_captions_available": features.is_captions_available,
+        },
+    }
+    if settings.callback_urls is not None:
+        body["callback_urls"] = dict(settings.callback_urls)
+    return body
+
+
+def page_json(
+    page: Page,
+    links_base: str,
+    collection_url: str,
+    *,
+    page_size: int,
+    start_id: int | None,
+    end_id: int | None,
+) -> dict[str, Any]:
+    """A listing page: `page_size` counts this page's rooms, `total_items` the whole listing."""
+
+    def href(start: int | None, end: int | None) -> dict[str, str]:
+        query: dict[str, int] = {"page_size": page_size}
+        if start is not None:
+            query["start_id"] = start
+        if end is not None:
+            query["end_id"] = end
+        return {"href": f"{collection_url}?{urlencode(query)}"}
+
+    links = {"first": href(None, end_id), "self": href(start_id, end_id)}
+    if page.prev_start_id is not None:
+        links["prev"] = href(page.prev_start_id, page.prev_end_id)
+    if page.next_start_id is not None:
+        links["next"] = href(page.next_start_id, end_id)
+    return {
+        "page_size": len(page.items),
+        "total_items": page.total_items,
+        "_embedded": [room_json(room, links_base) for room in page.items],
+        "_links": links,
+    }

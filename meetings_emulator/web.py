@@ -1,0 +1,142 @@
+"""What every endpoint shares: JSON bodies in and out, and errors as the API wrote them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .emulator import Emulator
+from .errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    InputValidationError,
+    MeetingsError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
+
+# The one table from domain errors to HTTP statuses.
+ERROR_STATUS: dict[type[MeetingsError], int] = {
+    InputValidationError: 400,
+    BadRequestError: 400,
+    AuthenticationError: 401,
+    ForbiddenError: 403,
+    NotFoundError: 404,
+    MethodNotAllowedError: 405,
+    ConflictError: 409,
+    PayloadTooLargeError: 413,
+}
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def method_route(path: str, handlers: dict[str, Endpoint]) -> Route:
+    """One route for a path, dispatching on the method, so a 405 can list every allowed one."""
+
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return Route(path, dispatch, methods=list(handlers))
+
+
+def emulator_of(request: Request) -> Emulator:
+    emulator: Emulator = request.app.state.emulator
+    return emulator
+
+
+def json_response(body: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code)
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON; an empty body reads as `{}` (as the live API's parser did)."""
+    limit = emulator_of(request).settings.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as problem:
+        raise BadRequestError(f"Request body is not valid JSON: {problem}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"request entity too large: the limit is {limit} bytes")
+
+
+def error_body(error: MeetingsError) -> dict[str, Any]:
+    if isinstance(error, AuthenticationError):
+        return {"title": error.title, "detail": error.detail}
+    body: dict[str, Any] = {
+        "message": error.message,
+        "name": error.name,
+        "status": ERROR_STATUS[type(error)],
+    }
+    if error.errors:
+        body["errors"] = error.errors
+    return body
+
+
+async def on_meetings_error(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, MeetingsError)
+    headers = None
+    if isinstance(error, MethodNotAllowedError):
+        headers = {"Allow": ", ".join(error.allowed)}
+    return JSONResponse(error_body(error), ERROR_STATUS[type(error)], headers=headers)
+
+
+async def on_http_error(request: Request, error: Exception) -> Response:
+    """Routing misses: unknown paths and methods get the API's error body too."""
+    assert isinstance(error, HTTPException)
+    target = f"{request.method} {request.url.path}"
+    if error.status_code == 405:
+        allowed = (error.headers or {}).get("Allow", "")
+        return await on_meetings_error(
+            request,
+            MethodNotAllowedError(
+                f"Method {request.method} is not allowed on {request.url.path}",
+                sorted(method.strip() for method in allowed.split(",") if method.strip()),
+            ),
+        )
+    if error.status_code == 404:
+        return await on_meetings_error(request, NotFoundError(f"Not Found: {target}"))
+    return JSONResponse(
+        {"message": str(error.detail), "name": "Error", "status": error.status_code},
+        error.status_code,
+        headers=error.headers,
+    )
+
+
+async def on_unexpected_error(_request: Request, _error: Exception) -> Response:
+    return JSONResponse(
+        {
+            "message": "The emulator failed to handle this request",
+            "name": "InternalServerError",
+            "status": 500,
+        },
+        500,
+    )
