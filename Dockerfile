@@ -1,0 +1,25 @@
+# meetings-emulator as a service: docker build -t meetings-emulator . && docker run -p 9010:9010 meetings-emulator
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    # Inside a container the emulator must listen on every interface to be reachable.
+    MEETINGS_EMULATOR_HOST=0.0.0.0 \
+    MEETINGS_EMULATOR_PORT=9010
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY meetings_emulator ./meetings_emulator
+RUN pip install . && rm -rf /src
+
+RUN useradd --create-home --uid 10001 emulator
+USER emulator
+WORKDIR /home/emulator
+
+EXPOSE 9010
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"MEETINGS_EMULATOR_PORT\"]}/_emulator/health', timeout=2)"
+
+ENTRYPOINT ["meetings-emulator"]
