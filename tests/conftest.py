@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -22,9 +23,15 @@ from meetings_emulator.settings import Settings
 
 START = datetime(2026, 3, 2, 9, 30, 0, 125000, tzinfo=UTC)
 BASIC = "Basic " + base64.b64encode(b"aaa012:abc123456789").decode()
-FIXTURES = (
-    Path(__file__).resolve().parents[2]
+# Responses captured from the live API (the Python SDK's fixtures), kept beside the checkout.
+FIXTURES = Path(
+    os.environ.get("MEETINGS_EMULATOR_FIXTURES")
+    or Path(__file__).resolve().parents[2]
     / "shared/reference/sdk-fixtures/vonage-python-sdk-v3.18.0/tests/data/meetings"
+)
+needs_fixtures = pytest.mark.skipif(
+    not FIXTURES.is_dir(),
+    reason=f"live API fixtures not found at {FIXTURES} (set MEETINGS_EMULATOR_FIXTURES)",
 )
 
 
@@ -84,3 +91,8 @@ def serving(app: Starlette) -> Iterator[str]:
 def live_url(app: Starlette) -> Iterator[str]:
     with serving(app) as url:
         yield url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CI") and not FIXTURES.is_dir():
+        raise pytest.UsageError(f"CI must compare with the live API fixtures; none at {FIXTURES}")

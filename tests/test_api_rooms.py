@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from meetings_emulator.clock import Clock
 from meetings_emulator.isotime import format_iso
 
-from .conftest import FIXTURES, START, app_emulator
+from .conftest import FIXTURES, START, app_emulator, needs_fixtures
 from .shapes import fixture, shape
 
 V1 = "/v1/meetings"
@@ -39,6 +39,7 @@ def long_term_body(expires_in: timedelta, **extra: Any) -> dict[str, Any]:
 # -- shapes and values -------------------------------------------------------------------
 
 
+@needs_fixtures
 def test_created_instant_room_has_the_live_shape_and_defaults(client: TestClient) -> None:
     response = client.post(f"{V1}/rooms", json={"display_name": "my_test_room"})
     assert response.status_code == 201
@@ -65,6 +66,7 @@ def test_created_instant_room_has_the_live_shape_and_defaults(client: TestClient
     assert "callback_urls" not in room
 
 
+@needs_fixtures
 def test_long_term_room_matches_its_fixture_and_echoes_expiry(client: TestClient) -> None:
     room = create(client, long_term_body(timedelta(days=5)))
     live = fixture(FIXTURES, "long_term_room.json")
@@ -167,6 +169,7 @@ def test_listing_pages_follow_absolute_next_links_until_the_last(client: TestCli
     assert sizes == [3, 3, 1]
 
 
+@needs_fixtures
 def test_listing_page_shape_matches_the_fixture(client: TestClient) -> None:
     for n in range(3):
         create(client, {"display_name": f"room {n}"})
@@ -233,6 +236,7 @@ def test_update_long_term_room(client: TestClient) -> None:
     assert client.get(f"{V1}/rooms/{room['id']}").json() == updated
 
 
+@needs_fixtures
 def test_update_errors_match_the_live_bodies(client: TestClient) -> None:
     instant = create(client)
     long_term = create(client, long_term_body(timedelta(days=1)))
