@@ -19,6 +19,7 @@ from .isotime import format_iso, parse_iso
 from .web import emulator_of, json_response, method_route, read_json
 
 MAX_ADVANCE = timedelta(days=366 * 10)
+CLOCK_KEYS = ("advance_seconds", "now", "frozen")
 
 
 def _clock_json(request: Request) -> dict[str, Any]:
@@ -43,45 +44,47 @@ async def get_clock(request: Request) -> Response:
     return json_response(_clock_json(request))
 
 
-async def set_clock(request: Request) -> Response:
-    """`{"now": ISO date-time, "frozen": bool}`, either or both."""
+async def move_clock(request: Request) -> Response:
+    """`{"advance_seconds": n}` or `{"now": ISO}` (never backwards), and optionally `"frozen"`.
+
+    Every transition due on the way happens, in time order, before the answer.
+    """
     body = await read_json(request)
-    problems: list[str] = []
     if not isinstance(body, dict):
         raise InputValidationError('"value" must be of type object')
-    problems += [f'"{key}" is not allowed' for key in body if key not in ("now", "frozen")]
-    frozen = body.get("frozen")
-    if frozen is not None and not isinstance(frozen, bool):
-        problems.append('"frozen" must be a boolean')
+    problems = [f'"{key}" is not allowed' for key in body if key not in CLOCK_KEYS]
+    seconds = body.get("advance_seconds")
+    if "advance_seconds" in body and (
+        not isinstance(seconds, int | float)
+        or isinstance(seconds, bool)
+        or not 0 <= seconds <= MAX_ADVANCE.total_seconds()
+    ):
+        problems.append(
+            f'"advance_seconds" must be a number from 0 to {int(MAX_ADVANCE.total_seconds())}'
+        )
     instant = parse_iso(body["now"]) if "now" in body else None
     if "now" in body and instant is None:
         problems.append('"now" must be a valid date')
+    if "now" in body and "advance_seconds" in body:
+        problems.append('"now" and "advance_seconds" cannot be used together')
+    frozen = body.get("frozen")
+    if "frozen" in body and not isinstance(frozen, bool):
+        problems.append('"frozen" must be a boolean')
     if problems:
         raise InputValidationError.of(problems)
+
     emulator = emulator_of(request)
+    if frozen is True:
+        emulator.clock.freeze()
     try:
         if instant is not None:
-            emulator.move_to(instant, frozen=frozen)
-        elif frozen is True:
-            emulator.clock.freeze()
-        elif frozen is False:
-            emulator.clock.release()
+            emulator.move_to(instant)
+        elif seconds is not None:
+            emulator.advance(timedelta(seconds=seconds))
     except ClockError as problem:
         raise InputValidationError(f'"now" is refused: {problem}') from None
-    return json_response(_clock_json(request))
-
-
-async def advance_clock(request: Request) -> Response:
-    """`{"seconds": number}`: every transition due on the way happens before the answer."""
-    body = await read_json(request)
-    seconds = body.get("seconds") if isinstance(body, dict) else None
-    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
-        raise InputValidationError('"seconds" must be a number')
-    if not 0 <= seconds <= MAX_ADVANCE.total_seconds():
-        raise InputValidationError(
-            f'"seconds" must be between 0 and {int(MAX_ADVANCE.total_seconds())}'
-        )
-    emulator_of(request).advance(timedelta(seconds=seconds))
+    if frozen is False:
+        emulator.clock.release()
     return json_response(_clock_json(request))
 
 
@@ -98,7 +101,6 @@ async def reset(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         method_route("/_emulator/health", {"GET": health}),
-        method_route("/_emulator/clock", {"GET": get_clock, "PUT": set_clock}),
-        method_route("/_emulator/clock/advance", {"POST": advance_clock}),
+        method_route("/_emulator/clock", {"GET": get_clock, "POST": move_clock}),
         method_route("/_emulator/reset", {"POST": reset}),
     ]

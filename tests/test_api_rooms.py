@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -304,22 +305,22 @@ def test_delete_leaves_a_readable_unavailable_room(client: TestClient) -> None:
 
 def test_instant_room_expires_at_ten_minutes_when_the_clock_is_moved(client: TestClient) -> None:
     room = create(client)
-    moved = client.post("/_emulator/clock/advance", json={"seconds": 599.999})
+    moved = client.post("/_emulator/clock", json={"advance_seconds": 599.999})
     assert moved.json() == {"now": "2026-03-02T09:40:00.124Z", "frozen": True}
     assert client.get(f"{V1}/rooms/{room['id']}").json()["is_available"] is True
-    client.post("/_emulator/clock/advance", json={"seconds": 0.001})
+    client.post("/_emulator/clock", json={"advance_seconds": 0.001})
     assert client.get(f"{V1}/rooms/{room['id']}").json()["is_available"] is False
 
 
 def test_clock_can_be_set_forward_but_not_back(client: TestClient) -> None:
     room = create(client, long_term_body(timedelta(hours=1)))
     later = format_iso(START + timedelta(hours=1))
-    assert client.put("/_emulator/clock", json={"now": later}).json() == {
+    assert client.post("/_emulator/clock", json={"now": later}).json() == {
         "now": later,
         "frozen": True,
     }
     assert client.get(f"{V1}/rooms/{room['id']}").json()["is_available"] is False
-    back = client.put("/_emulator/clock", json={"now": format_iso(START)})
+    back = client.post("/_emulator/clock", json={"now": format_iso(START)})
     assert back.status_code == 400
     assert back.json()["message"] == '"now" is refused: the clock only moves forward'
     assert client.get("/_emulator/clock").json()["now"] == later
@@ -355,3 +356,33 @@ def test_health_needs_no_credentials(app: Starlette) -> None:
         "rooms": 0,
         "available_rooms": 0,
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"advance_seconds": -1}, '"advance_seconds" must be a number from 0 to 316224000'),
+        ({"advance_seconds": "60"}, '"advance_seconds" must be a number from 0 to 316224000'),
+        ({"now": "noon"}, '"now" must be a valid date'),
+        ({"frozen": "yes"}, '"frozen" must be a boolean'),
+        ({"speed": 2}, '"speed" is not allowed'),
+        (
+            {"now": "2027-01-01T00:00:00Z", "advance_seconds": 1},
+            '"now" and "advance_seconds" cannot be used together',
+        ),
+    ],
+)
+def test_clock_moves_are_checked(client: TestClient, body: dict[str, Any], message: str) -> None:
+    response = client.post("/_emulator/clock", json=body)
+    assert response.status_code == 400
+    assert response.json() == {"message": message, "name": "InputValidationError", "status": 400}
+    assert client.get("/_emulator/clock").json() == {"now": format_iso(START), "frozen": True}
+
+
+def test_clock_can_be_released_and_frozen_again(client: TestClient) -> None:
+    running = client.post("/_emulator/clock", json={"frozen": False}).json()
+    assert running["frozen"] is False
+    frozen = client.post("/_emulator/clock", json={"frozen": True, "advance_seconds": 60}).json()
+    assert frozen["frozen"] is True
+    assert frozen["now"] >= format_iso(START + timedelta(seconds=60))
+    assert client.get("/_emulator/clock").json() == frozen

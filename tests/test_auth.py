@@ -137,7 +137,7 @@ def test_jwt_expiry_follows_real_time_not_the_emulator_clock(
     anonymous: TestClient, key_pair
 ) -> None:
     private, _ = key_pair
-    anonymous.post("/_emulator/clock/advance", json={"seconds": 86400})
+    anonymous.post("/_emulator/clock", json={"advance_seconds": 86400})
     assert status_and_body(anonymous, f"Bearer {application_jwt(private)}")[0] == 201
 
 

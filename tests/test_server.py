@@ -42,7 +42,7 @@ def test_rooms_expire_by_themselves_in_real_time(app: Starlette) -> None:
         room = http.post("/v1/meetings/rooms", json={"display_name": "soon gone"}).json()
         created = emulator.clock.now()
         almost = created + timedelta(minutes=10) - timedelta(milliseconds=300)
-        assert http.put("/_emulator/clock", json={"now": format_iso(almost)}).status_code == 200
+        assert http.post("/_emulator/clock", json={"now": format_iso(almost)}).status_code == 200
         assert emulator.rooms.available_count == 1
         deadline = time.monotonic() + 5
         while emulator.rooms.available_count and time.monotonic() < deadline:
