@@ -13,7 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 
 class ClockError(ValueError):
-    """A clock move that would send emulator time backwards."""
+    """A clock move the emulator refuses: backwards, or past `LATEST`."""
+
+
+# Far enough for any test, and leaves room for five-year expiries without leaving the calendar.
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def utc_now() -> datetime:
@@ -55,6 +59,7 @@ class Clock:
         if delta < timedelta(0):
             raise ClockError("the clock only moves forward")
         with self._lock:
+            _check_within_calendar(self.now(), delta)
             if self._frozen_at is not None:
                 self._frozen_at += delta
             else:
@@ -67,6 +72,7 @@ class Clock:
         with self._lock:
             if instant < self.now():
                 raise ClockError("the clock only moves forward")
+            _check_within_calendar(instant, timedelta(0))
             keep_frozen = self.frozen if frozen is None else frozen
             if keep_frozen:
                 self._frozen_at = instant
@@ -87,6 +93,11 @@ class Clock:
                 self._offset = self._frozen_at - utc_now()
                 self._frozen_at = None
             return self.now()
+
+
+def _check_within_calendar(start: datetime, delta: timedelta) -> None:
+    if delta > LATEST - start:
+        raise ClockError(f"the clock cannot pass {LATEST:%Y-%m-%d}")
 
 
 def _aware(instant: datetime) -> datetime:

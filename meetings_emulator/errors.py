@@ -12,6 +12,8 @@ one table that gives each its HTTP status.
     ├── ConflictError          a unique name is taken
     ├── PayloadTooLargeError   a body over the size limit
     ├── MethodNotAllowedError  a path that exists, with a method it does not serve
+    ├── InternalServerError    where the live API itself answered 500 (deleting a recording
+    │                          that is not uploaded yet, as its reference documents)
     └── AuthenticationError    missing or wrong credentials (body {title, detail})
 """
 
@@ -64,6 +66,10 @@ class MethodNotAllowedError(MeetingsError):
     def __init__(self, message: str, allowed: list[str]) -> None:
         super().__init__(message)
         self.allowed = allowed
+
+
+class InternalServerError(MeetingsError):
+    name = "InternalServerError"
 
 
 class AuthenticationError(MeetingsError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from .errors import (
     ConflictError,
     ForbiddenError,
     InputValidationError,
+    InternalServerError,
     MeetingsError,
     MethodNotAllowedError,
     NotFoundError,
@@ -34,9 +36,13 @@ ERROR_STATUS: dict[type[MeetingsError], int] = {
     MethodNotAllowedError: 405,
     ConflictError: 409,
     PayloadTooLargeError: 413,
+    InternalServerError: 500,
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+# A `\uD800`-`\uDFFF` escape: the body may hold a lone surrogate, which is no text at all.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def method_route(path: str, handlers: dict[str, Endpoint]) -> Route:
@@ -52,6 +58,15 @@ def method_route(path: str, handlers: dict[str, Endpoint]) -> Route:
 def emulator_of(request: Request) -> Emulator:
     emulator: Emulator = request.app.state.emulator
     return emulator
+
+
+RECORDING_DOWNLOAD_PATH = "/_emulator/recordings/{recording_id}/archive.mp4"
+
+
+def recording_url(request: Request, recording_id: str) -> str:
+    """Where a recording's file is served, by the emulator itself (the live one was on S3)."""
+    base = str(request.base_url).rstrip("/")
+    return base + RECORDING_DOWNLOAD_PATH.format(recording_id=recording_id)
 
 
 def json_response(body: Any, status_code: int = 200) -> JSONResponse:
@@ -75,9 +90,18 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        body = json.loads(raw, parse_constant=_reject_constant)
+        if SURROGATE_ESCAPE.search(raw):
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequestError(
+            "Request body is not valid JSON: a string holds an unpaired surrogate escape"
+        ) from None
+    except RecursionError:
+        raise BadRequestError("Request body is not valid JSON: it is nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as problem:
         raise BadRequestError(f"Request body is not valid JSON: {problem}") from None
+    return body
 
 
 def _reject_constant(name: str) -> Any:

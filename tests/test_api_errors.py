@@ -283,3 +283,66 @@ def test_any_json_update_gets_200_or_a_named_4xx(client: TestClient, body: Any) 
     response = client.patch(f"{V1}/rooms/{room['id']}", json=body)
     assert response.status_code in (200, 400), response.text
     assert set(response.json()) >= ({"id"} if response.status_code == 200 else {"message", "name"})
+
+
+@pytest.mark.parametrize("expires_at", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_dates_off_the_calendar_are_invalid_not_a_crash(
+    client: TestClient, expires_at: str
+) -> None:
+    body = {"display_name": "x", "type": "long_term", "expires_at": expires_at}
+    response = client.post(f"{V1}/rooms", json=body)
+    assert (response.status_code, response.json()) == (
+        400,
+        invalid('"expires_at" must be a valid date'),
+    )
+    moved = client.post("/_emulator/clock", json={"now": expires_at})
+    assert (moved.status_code, moved.json()) == (400, invalid('"now" must be a valid date'))
+
+
+@pytest.mark.parametrize(
+    "raw", [b'{"display_name": "\\ud800"}', b'{"display_name": "x", "\\uDC00": 1}']
+)
+def test_lone_surrogates_are_refused_and_nothing_is_stored(client: TestClient, raw: bytes) -> None:
+    response = client.post(f"{V1}/rooms", content=raw)
+    assert response.status_code == 400
+    assert response.json() == {
+        "message": "Request body is not valid JSON: a string holds an unpaired surrogate escape",
+        "name": "BadRequestError",
+        "status": 400,
+    }
+    assert client.get(f"{V1}/rooms").json()["total_items"] == 0
+
+
+def test_paired_surrogate_escapes_are_ordinary_text(client: TestClient) -> None:
+    response = client.post(f"{V1}/rooms", content=b'{"display_name": "party \\ud83c\\udf89"}')
+    assert response.status_code == 201
+    assert response.json()["display_name"] == "party \U0001f389"
+
+
+def test_deeply_nested_json_is_400(client: TestClient) -> None:
+    response = client.post(f"{V1}/rooms", content=b"[" * 100_000 + b"]" * 100_000)
+    assert response.status_code == 400
+    assert response.json()["message"] == "Request body is not valid JSON: it is nested too deeply"
+
+
+def test_the_clock_stops_short_of_the_end_of_the_calendar(client: TestClient) -> None:
+    far = client.post("/_emulator/clock", json={"now": "8999-12-31T23:00:00Z"})
+    assert far.status_code == 200
+    beyond = client.post("/_emulator/clock", json={"advance_seconds": 7200})
+    assert (beyond.status_code, beyond.json()) == (
+        400,
+        invalid('"advance_seconds" is refused: the clock cannot pass 9000-01-01'),
+    )
+    room = client.post(
+        f"{V1}/rooms",
+        json={"display_name": "x", "type": "long_term", "expires_at": "9004-06-01T00:00:00Z"},
+    )
+    assert room.status_code == 201
+    assert client.post(f"{V1}/rooms", json={"display_name": "x"}).status_code == 201
+
+
+def test_a_refused_clock_move_changes_nothing(client: TestClient) -> None:
+    client.post("/_emulator/clock", json={"frozen": False})
+    refused = client.post("/_emulator/clock", json={"now": "2020-01-01T00:00:00Z", "frozen": True})
+    assert refused.status_code == 400
+    assert client.get("/_emulator/clock").json()["frozen"] is False

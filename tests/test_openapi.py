@@ -1,0 +1,345 @@
+"""`openapi/meetings-emulator.yaml` against the app it describes.
+
+The document must be valid OpenAPI 3.1, name exactly the routes the app serves, and every
+answer the app gives to requests generated from it must conform to it (schemathesis, run
+in-process against the ASGI app with a frozen clock and seeded ids).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+import yaml
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from meetings_emulator.app import create_app
+from meetings_emulator.clock import Clock
+from meetings_emulator.ids import Ids
+from meetings_emulator.settings import Settings
+
+SPEC_PATH = Path(__file__).resolve().parents[1] / "openapi" / "meetings-emulator.yaml"
+AUTH = {"Authorization": "Basic YWFhMDEyOmFiYzEyMzQ1Njc4OQ=="}
+SEED = 7
+START = datetime(2026, 1, 1, tzinfo=UTC)
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+# Deterministic runs, small enough for the whole file to take well under a minute.
+# A function-scoped `fresh_app` fixture is shared by every example of one operation on purpose:
+# state built by earlier examples (rooms, a moved clock) is part of what gets tested.
+FUZZ_SETTINGS = settings(
+    max_examples=50,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+STATEFUL_SETTINGS = settings(
+    max_examples=30,
+    stateful_step_count=8,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[],
+)
+
+
+def make_app() -> Starlette:
+    # No background timer task: the clock is frozen, and due transitions still happen on
+    # the next request.
+    return create_app(clock=Clock.frozen_at(START), ids=Ids(SEED), run_timers=False)
+
+
+def load_document() -> dict[str, Any]:
+    with SPEC_PATH.open(encoding="utf-8") as file:
+        document: dict[str, Any] = yaml.safe_load(file)
+    return document
+
+
+def resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """Follow local `$ref`s (`#/...`) until a node without one."""
+    while "$ref" in node:
+        reference: str = node["$ref"]
+        assert reference.startswith("#/"), f"only local references are expected: {reference}"
+        target: Any = document
+        for part in reference[2:].split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
+
+
+def documented_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method in resolve(document, item)
+        if method in HTTP_METHODS
+    }
+
+
+def served_operations(app: Starlette) -> set[tuple[str, str]]:
+    operations: set[tuple[str, str]] = set()
+    for route in app.routes:
+        assert isinstance(route, Route), f"unexpected route type: {route!r}"
+        assert route.methods is not None
+        operations |= {(method, route.path) for method in route.methods if method != "HEAD"}
+    return operations
+
+
+SCHEMA = schemathesis.openapi.from_path(SPEC_PATH)
+# Requests go in-process to the `app=` given on each call; this only names the host they carry.
+SCHEMA.config.update(base_url="http://testserver")
+
+
+@pytest.fixture
+def fresh_app() -> Starlette:
+    """A new emulator for each test (each operation, for the parametrized fuzz test)."""
+    return make_app()
+
+
+# -- the document itself ---------------------------------------------------------------------
+
+
+def test_document_is_valid_openapi_3_1() -> None:
+    document = load_document()
+    assert document["openapi"].startswith("3.1.")
+    # Validation against the OpenAPI 3.1 meta-schema (openapi-spec-validator is not installed).
+    SCHEMA.validate()
+
+
+def test_operation_ids_are_unique_and_links_name_real_operations() -> None:
+    document = load_document()
+    operations = [
+        resolve(document, item)[method]
+        for path, item in document["paths"].items()
+        for method in resolve(document, item)
+        if method in HTTP_METHODS
+    ]
+    ids = [operation["operationId"] for operation in operations]
+    assert len(ids) == len(set(ids)), "duplicate operationIds"
+
+    linked: set[str] = set()
+    for operation in operations:
+        for response in operation["responses"].values():
+            for link in resolve(document, response).get("links", {}).values():
+                linked.add(resolve(document, link)["operationId"])
+    assert linked, "the document has no links for stateful testing"
+    assert linked <= set(ids)
+    assert {"getRoom", "updateRoom", "betaGetRoom", "betaUpdateRoom"} <= linked
+
+
+def test_every_route_has_an_operation_and_every_operation_a_route() -> None:
+    served = served_operations(make_app())
+    documented = documented_operations(load_document())
+    assert sorted(served - documented) == [], "routes the document does not describe"
+    assert sorted(documented - served) == [], "operations the app does not serve"
+
+
+def test_api_operations_require_credentials_and_control_plane_none() -> None:
+    document = load_document()
+    default = document["security"]
+    assert {scheme for requirement in default for scheme in requirement} == {
+        "basicAuth",
+        "bearerAuth",
+    }
+    for path, item in document["paths"].items():
+        for method, operation in resolve(document, item).items():
+            if method not in HTTP_METHODS:
+                continue
+            security = operation.get("security", default)
+            if path.startswith("/_emulator/"):
+                assert security == [], f"{method.upper()} {path} should need no credentials"
+            else:
+                assert security == default, f"{method.upper()} {path} should need credentials"
+
+
+# -- the app's answers conform to the document -----------------------------------------------
+
+
+@SCHEMA.parametrize()
+@FUZZ_SETTINGS
+def test_app_conforms_to_document(case: schemathesis.Case, fresh_app: Starlette) -> None:
+    case.call_and_validate(app=fresh_app, headers=AUTH, checks=CHECKS)
+
+
+def test_stateful_links_conform_to_document(fresh_app: Starlette) -> None:
+    """Follow the document's links (create -> get / update / delete -> get) from scratch."""
+    app = fresh_app
+    base = SCHEMA.as_state_machine()
+
+    class RoomLifecycle(base):  # type: ignore[valid-type, misc]
+        def setup(self) -> None:
+            app.state.emulator.reset(SEED)
+
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"app": app, "headers": AUTH}
+
+        def validate_response(self, response: Any, case: schemathesis.Case, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS, headers=kwargs.get("headers"))
+
+    RoomLifecycle.run(settings=STATEFUL_SETTINGS)
+
+
+# -- chosen requests, for the parts of the document random data rarely reaches ----------------
+
+
+class Caller:
+    """Sends one request described by the document and checks the answer against it."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        **case_kwargs: Any,
+    ) -> Any:
+        operation = SCHEMA[path][method]
+        if body is not None:
+            case_kwargs.setdefault("media_type", "application/json")
+            case_kwargs["body"] = body
+        case = operation.Case(**case_kwargs)
+        response = case.call_and_validate(
+            app=self.app, headers=AUTH if headers is None else headers, checks=CHECKS
+        )
+        assert response.status_code == status, response.text
+        return response.json() if response.content else None
+
+
+def test_chosen_requests_conform_to_document(fresh_app: Starlette) -> None:
+    call = Caller(fresh_app)
+    rooms, room = "/v1/meetings/rooms", "/v1/meetings/rooms/{room_id}"
+
+    long_term = call(
+        "POST",
+        rooms,
+        status=201,
+        body={
+            "display_name": "Team room",
+            "metadata": "floor 3",
+            "type": "long_term",
+            "expires_at": "2026-06-30T12:00:00Z",
+            "expire_after_use": True,
+            "recording_options": {"auto_record": True, "record_only_owner": True},
+            "theme_id": None,
+            "join_approval_level": "explicit_approval",
+            "initial_join_options": {"microphone_state": "off"},
+            "callback_urls": {
+                "rooms_callback_url": "https://hooks.example/rooms",
+                "sessions_callback_url": "http://hooks.example/sessions",
+            },
+            "available_features": {"is_captions_available": True},
+            "ui_settings": {"language": "PT-BR"},
+        },
+    )
+    assert long_term["callback_urls"]["rooms_callback_url"] == "https://hooks.example/rooms"
+    instant = call("POST", "/beta/meetings/rooms/", status=201, body={"display_name": "Sync"})
+    call("POST", "/v1/meetings/rooms/", status=201, body={"display_name": "Third"})
+
+    page = call("GET", rooms, status=200, query={"page_size": 1, "start_id": 2})
+    assert set(page["_links"]) == {"first", "self", "prev", "next"}
+    call("GET", "/beta/meetings/rooms/", status=200, query={"end_id": 3})
+
+    updated = call(
+        "PATCH",
+        room,
+        status=200,
+        path_parameters={"room_id": long_term["id"].upper()},
+        body={
+            "update_details": {
+                "expires_at": "2027-01-01T00:00:00.000+01:00",
+                "expire_after_use": False,
+                "theme_id": None,
+                "join_approval_level": "none",
+                "initial_join_options": {"microphone_state": "on"},
+                "callback_urls": {"recordings_callback_url": "https://hooks.example/recordings"},
+                "available_features": {"is_chat_available": False},
+            }
+        },
+    )
+    assert len(updated["callback_urls"]) == 3
+
+    call("DELETE", room, status=204, path_parameters={"room_id": instant["id"]})
+    gone = call(
+        "GET",
+        "/beta/meetings/rooms/{room_id}",
+        status=200,
+        path_parameters={"room_id": instant["id"]},
+    )
+    assert gone["is_available"] is False
+
+    # Errors, each in the shape its response declares.
+    unknown = {"room_id": "00000000-0000-4000-8000-000000000000"}
+    call("GET", room, status=404, path_parameters=unknown)
+    call("DELETE", room, status=404, path_parameters=unknown)
+    call(
+        "PATCH",
+        room,
+        status=404,
+        path_parameters=unknown,
+        body={"update_details": {"expire_after_use": True}},
+    )
+    call(
+        "PATCH",
+        room,
+        status=404,
+        path_parameters={"room_id": instant["id"]},
+        body={"update_details": {"expire_after_use": True}},
+    )
+    several = call("POST", rooms, status=400, body={"type": "long_term", "colour": "red"})
+    assert several["name"] == "InputValidationError"
+    assert len(several["errors"]) == 3
+    call("POST", rooms, status=400, body="{", media_type="text/plain")
+    call("POST", rooms, status=400, body={"display_name": "x", "theme_id": unknown["room_id"]})
+    call("GET", rooms, status=400, query={"page_size": 0})
+    call("POST", rooms, status=413, body={"display_name": "x" * (1024 * 1024)})
+    missing = call("GET", rooms, status=401, headers={})
+    assert missing["title"] == "Missing Auth"
+    call("GET", rooms, status=401, headers={"Authorization": "Bearer not-a-jwt"})
+
+    # The control plane.
+    call("GET", "/_emulator/health", status=200)
+    call("POST", "/_emulator/clock", status=200, body={"now": "2026-02-01T00:00:00Z"})
+    call("POST", "/_emulator/clock", status=400, body={"now": "2026-01-01T00:00:00Z"})
+    after = call("POST", "/_emulator/clock", status=200, body={"advance_seconds": 86400 * 365})
+    assert after == {"now": "2027-02-01T00:00:00.000Z", "frozen": True}
+    expired = call("GET", room, status=200, path_parameters={"room_id": long_term["id"]})
+    assert expired["is_available"] is False
+    call("POST", "/_emulator/clock", status=400, body={"advance_seconds": -1, "now": "2030"})
+    running = call("POST", "/_emulator/clock", status=200, body={"frozen": False})
+    assert running["frozen"] is False
+    call("POST", "/_emulator/reset", status=204, body={"seed": SEED})
+    call("POST", "/_emulator/reset", status=400, body={"seed": "seven"})
+    assert call("GET", "/_emulator/clock", status=200)["frozen"] is False
+
+
+def test_room_limit_answer_conforms_to_document() -> None:
+    call = Caller(
+        create_app(
+            Settings(max_rooms=1), clock=Clock.frozen_at(START), ids=Ids(SEED), run_timers=False
+        )
+    )
+    call("POST", "/v1/meetings/rooms", status=201, body={"display_name": "One"})
+    refused = call("POST", "/v1/meetings/rooms", status=403, body={"display_name": "Two"})
+    assert refused["name"] == "ForbiddenError"
