@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from .render import page_json, room_json
+from .render import page_json, recording_json, room_json
 from .schemas import parse_create_room, parse_page_query, parse_update_room
-from .web import emulator_of, json_response, method_route, read_json
+from .web import emulator_of, json_response, method_route, read_json, recording_url
 
 PREFIXES = ("/v1/meetings", "/beta/meetings")
 
@@ -80,11 +80,32 @@ async def delete_room(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@authenticated
+async def get_recording(request: Request) -> Response:
+    recording = emulator_of(request).sessions.recording(request.path_params["recording_id"])
+    return json_response(recording_json(recording, recording_url(request, recording.id)))
+
+
+@authenticated
+async def delete_recording(request: Request) -> Response:
+    emulator_of(request).sessions.delete_recording(request.path_params["recording_id"])
+    return Response(status_code=204)
+
+
+@authenticated
+async def get_session_recordings(request: Request) -> Response:
+    recordings = emulator_of(request).sessions.session_recordings(request.path_params["session_id"])
+    listed = [recording_json(r, recording_url(request, r.id)) for r in recordings]
+    return json_response({"_embedded": {"recordings": listed}})
+
+
 # Each path and the handler for each of its methods.
 RESOURCES: dict[str, dict[str, Handler]] = {
     "/rooms": {"GET": list_rooms, "POST": create_room},
     "/rooms/": {"GET": list_rooms, "POST": create_room},
     "/rooms/{room_id}": {"GET": get_room, "PATCH": update_room, "DELETE": delete_room},
+    "/recordings/{recording_id}": {"GET": get_recording, "DELETE": delete_recording},
+    "/sessions/{session_id}/recordings": {"GET": get_session_recordings},
 }
 
 

@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.max_rooms,
         kind=int,
     )
+    option(
+        "recording-upload-delay",
+        "seconds of emulator time between a recording's stop and its upload",
+        default=defaults.recording_upload_delay,
+        kind=float,
+    )
     option("log-level", f"one of {', '.join(LOG_LEVELS)}", default=defaults.log_level)
     return parser
 
@@ -80,6 +86,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         public_key=public_key,
         seed=args.seed,
         max_rooms=args.max_rooms,
+        recording_upload_delay=args.recording_upload_delay,
         log_level=args.log_level.lower(),
     )
 
@@ -105,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.log_level.lower() not in LOG_LEVELS:
         parser.error(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+    if args.recording_upload_delay < 0:
+        parser.error("--recording-upload-delay cannot be negative")
     try:
         settings = settings_from(args)
     except OSError as problem:

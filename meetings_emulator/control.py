@@ -14,9 +14,20 @@ from starlette.routing import BaseRoute
 
 from . import __version__
 from .clock import ClockError
-from .errors import InputValidationError
+from .errors import InputValidationError, NotFoundError
 from .isotime import format_iso, parse_iso
-from .web import emulator_of, json_response, method_route, read_json
+from .media import RECORDING_MP4_TYPE, recording_mp4
+from .models import RecordingStatus
+from .render import participant_json, recording_json, room_meeting_json
+from .schemas import parse_participant, parse_recording_start
+from .web import (
+    RECORDING_DOWNLOAD_PATH,
+    emulator_of,
+    json_response,
+    method_route,
+    read_json,
+    recording_url,
+)
 
 MAX_ADVANCE = timedelta(days=366 * 10)
 CLOCK_KEYS = ("advance_seconds", "now", "frozen")
@@ -74,16 +85,17 @@ async def move_clock(request: Request) -> Response:
         raise InputValidationError.of(problems)
 
     emulator = emulator_of(request)
-    if frozen is True:
-        emulator.clock.freeze()
     try:
         if instant is not None:
-            emulator.move_to(instant)
+            emulator.move_to(instant, frozen=frozen)
         elif seconds is not None:
             emulator.advance(timedelta(seconds=seconds))
     except ClockError as problem:
-        raise InputValidationError(f'"now" is refused: {problem}') from None
-    if frozen is False:
+        label = "now" if instant is not None else "advance_seconds"
+        raise InputValidationError(f'"{label}" is refused: {problem}') from None
+    if frozen is True:
+        emulator.clock.freeze()
+    elif frozen is False:
         emulator.clock.release()
     return json_response(_clock_json(request))
 
@@ -98,9 +110,80 @@ async def reset(request: Request) -> Response:
     return Response(status_code=204)
 
 
+# -- the simulator: people in rooms, recordings --------------------------------------------
+
+
+async def join(request: Request) -> Response:
+    name, is_host, kind = parse_participant(await read_json(request))
+    participant = emulator_of(request).sessions.join(
+        request.path_params["room_id"], name, is_host=is_host, type=kind
+    )
+    return json_response(participant_json(participant), 201)
+
+
+async def admit(request: Request) -> Response:
+    participant = emulator_of(request).sessions.admit(
+        request.path_params["room_id"], request.path_params["participant_id"]
+    )
+    return json_response(participant_json(participant))
+
+
+async def leave(request: Request) -> Response:
+    emulator_of(request).sessions.leave(
+        request.path_params["room_id"], request.path_params["participant_id"]
+    )
+    return Response(status_code=204)
+
+
+async def room_meeting(request: Request) -> Response:
+    sessions = emulator_of(request).sessions
+    room = emulator_of(request).rooms.get(request.path_params["room_id"])
+    session = sessions.live_session(room.id)
+    recordings = sessions.session_recordings(session.id) if session else []
+    return json_response(
+        room_meeting_json(
+            room,
+            session,
+            sessions.waiting(room.id),
+            lambda recording: recording_url(request, recording.id),
+            recordings,
+        )
+    )
+
+
+async def start_recording(request: Request) -> Response:
+    participant_id = parse_recording_start(await read_json(request))
+    recording = emulator_of(request).sessions.start_recording(
+        request.path_params["session_id"], participant_id
+    )
+    return json_response(recording_json(recording, recording_url(request, recording.id)), 201)
+
+
+async def stop_recording(request: Request) -> Response:
+    recording = emulator_of(request).sessions.stop_recording(request.path_params["recording_id"])
+    return json_response(recording_json(recording, recording_url(request, recording.id)))
+
+
+async def download_recording(request: Request) -> Response:
+    """The recording's file: a small MP4, served once the recording is uploaded."""
+    recording = emulator_of(request).sessions.recording(request.path_params["recording_id"])
+    if recording.status is not RecordingStatus.UPLOADED:
+        raise NotFoundError(f"Recording {recording.id} is {recording.status}: not uploaded yet")
+    return Response(recording_mp4(), media_type=RECORDING_MP4_TYPE)
+
+
 def routes() -> list[BaseRoute]:
     return [
         method_route("/_emulator/health", {"GET": health}),
         method_route("/_emulator/clock", {"GET": get_clock, "POST": move_clock}),
         method_route("/_emulator/reset", {"POST": reset}),
+        method_route("/_emulator/rooms/{room_id}/participants", {"POST": join}),
+        method_route("/_emulator/rooms/{room_id}/participants/{participant_id}", {"DELETE": leave}),
+        method_route(
+            "/_emulator/rooms/{room_id}/participants/{participant_id}/admit", {"POST": admit}
+        ),
+        method_route("/_emulator/rooms/{room_id}/session", {"GET": room_meeting}),
+        method_route("/_emulator/sessions/{session_id}/recordings", {"POST": start_recording}),
+        method_route("/_emulator/recordings/{recording_id}/stop", {"POST": stop_recording}),
+        method_route(RECORDING_DOWNLOAD_PATH, {"GET": download_recording}),
     ]

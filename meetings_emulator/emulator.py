@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 
 from .auth import Authenticator
 from .clock import Clock
+from .events import EventLog
 from .ids import Ids
 from .rooms import Rooms
+from .sessions import Sessions
 from .settings import Settings
 from .timers import Timers
 
@@ -37,7 +39,22 @@ class Emulator:
 
     def _build_state(self) -> None:
         self.timers = Timers()
-        self.rooms = Rooms(self.clock, self.ids, self.timers, max_rooms=self.settings.max_rooms)
+        self.events = EventLog()
+        self.rooms = Rooms(
+            self.clock,
+            self.ids,
+            self.timers,
+            max_rooms=self.settings.max_rooms,
+            on_event=self.events,
+        )
+        self.sessions = Sessions(
+            self.clock,
+            self.ids,
+            self.timers,
+            self.rooms,
+            on_event=self.events,
+            upload_delay=timedelta(seconds=self.settings.recording_upload_delay),
+        )
 
     def now(self) -> datetime:
         """Emulator time, once every transition due by then has happened."""
@@ -55,6 +72,7 @@ class Emulator:
         return self.now()
 
     def reset(self, seed: int | None = None) -> None:
-        """Forget every room and timer; with a seed, start the id sequence again from it."""
+        """Forget every room, session, recording, event and timer (the clock stays where it is);
+        with a seed, start the id sequence again from it."""
         self.ids.reseed(seed if seed is not None else self.settings.seed)
         self._build_state()

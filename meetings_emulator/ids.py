@@ -6,7 +6,9 @@ same ids, codes and tokens, so a failing test or a recorded demo can be replayed
 
 from __future__ import annotations
 
+import base64
 import random
+import string
 import uuid
 from datetime import datetime
 from typing import Any
@@ -15,6 +17,7 @@ import jwt
 
 MEETING_CODE_LOW = 100_000_000
 MEETING_CODE_HIGH = 999_999_999
+SESSION_ALPHABET = string.ascii_letters + string.digits + "+/"
 
 
 class Ids:
@@ -28,6 +31,8 @@ class Ids:
         # The key that signs participant tokens, and the `kid` that names it.
         self._token_key = self._random.randbytes(32)
         self.token_key_id = self.uuid()
+        # The Video API project that session ids name, as the live ids do.
+        self.project_id = str(self._random.randint(10_000_000, 99_999_999))
 
     def uuid(self) -> str:
         return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
@@ -35,6 +40,13 @@ class Ids:
     def meeting_code(self) -> str:
         """A 9-digit candidate; the caller keeps the codes in use and asks again on a clash."""
         return str(self._random.randint(MEETING_CODE_LOW, MEETING_CODE_HIGH))
+
+    def session_id(self, created_at: datetime) -> str:
+        """A Video API style session id: `2_` and URL-safe base64 of
+        `1~<project>~~<created ms>~<24 random chars>~~`, unpadded (the `2_MX40...-fg` form)."""
+        nonce = "".join(self._random.choice(SESSION_ALPHABET) for _ in range(24))
+        raw = f"1~{self.project_id}~~{int(created_at.timestamp() * 1000)}~{nonce}~~"
+        return "2_" + base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     def participant_token(self, participant_id: str, issued_at: datetime) -> str:
         """An HS256 JWT as in the live host URLs: `kid` header; `participantId` and `iat` claims."""

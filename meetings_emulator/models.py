@@ -24,6 +24,26 @@ class MicrophoneState(StrEnum):
     DEFAULT = "default"
 
 
+class ParticipantState(StrEnum):
+    WAITING = "waiting"
+    JOINED = "joined"
+    LEFT = "left"
+
+
+class WaitingFor(StrEnum):
+    """Why a participant is in the waiting room."""
+
+    HOST = "host"  # after_owner_only, or a long-term room whose meeting has ended
+    APPROVAL = "approval"  # explicit_approval
+
+
+class RecordingStatus(StrEnum):
+    STARTED = "started"
+    STOPPED = "stopped"
+    PAUSED = "paused"
+    UPLOADED = "uploaded"
+
+
 class Unavailability(StrEnum):
     """Why a room reads `is_available: false`."""
 
@@ -119,6 +139,59 @@ class Room:
     @property
     def type(self) -> RoomType:
         return self.settings.type
+
+
+@dataclass(slots=True, eq=False)
+class Participant:
+    id: str
+    room_id: str
+    name: str
+    type: str
+    is_host: bool
+    state: ParticipantState
+    arrived_at: datetime
+    waiting_for: WaitingFor | None = None
+    session_id: str | None = None
+    joined_at: datetime | None = None
+    left_at: datetime | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Recording:
+    id: str
+    session_id: str
+    room_id: str
+    started_at: datetime
+    status: RecordingStatus = RecordingStatus.STARTED
+    ended_at: datetime | None = None
+    uploaded_at: datetime | None = None
+    started_by: str | None = None
+
+    @property
+    def duration(self) -> int | None:
+        """Whole seconds, as the live callbacks gave it; None until the recording ends."""
+        if self.ended_at is None:
+            return None
+        return int((self.ended_at - self.started_at).total_seconds())
+
+
+@dataclass(slots=True, eq=False)
+class Session:
+    id: str
+    room_id: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    participants: dict[str, Participant] = field(default_factory=dict)
+    host_has_joined: bool = False
+    recordings: list[Recording] = field(default_factory=list)
+
+    @property
+    def is_live(self) -> bool:
+        return self.ended_at is None
+
+    @property
+    def joined(self) -> list[Participant]:
+        return [p for p in self.participants.values() if p.state is ParticipantState.JOINED]
 
 
 @dataclass(slots=True, frozen=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from .isotime import format_iso
-from .models import Page, Room
+from .models import Page, Participant, Recording, Room, Session
 
 
 def room_json(room: Room, links_base: str) -> dict[str, Any]:
@@ -79,4 +81,59 @@ def page_json(
         "total_items": page.total_items,
         "_embedded": [room_json(room, links_base) for room in page.items],
         "_links": links,
+    }
+
+
+def recording_json(recording: Recording, download_url: str) -> dict[str, Any]:
+    return {
+        "id": recording.id,
+        "session_id": recording.session_id,
+        "started_at": format_iso(recording.started_at),
+        "ended_at": None if recording.ended_at is None else format_iso(recording.ended_at),
+        "status": str(recording.status),
+        "_links": {"url": {"href": download_url}},
+    }
+
+
+def _optional_iso(instant: datetime | None) -> str | None:
+    return None if instant is None else format_iso(instant)
+
+
+def participant_json(participant: Participant) -> dict[str, Any]:
+    return {
+        "participant_id": participant.id,
+        "room_id": participant.room_id,
+        "session_id": participant.session_id,
+        "name": participant.name,
+        "type": participant.type,
+        "is_host": participant.is_host,
+        "state": str(participant.state),
+        "waiting_for": None if participant.waiting_for is None else str(participant.waiting_for),
+        "arrived_at": format_iso(participant.arrived_at),
+        "joined_at": _optional_iso(participant.joined_at),
+        "left_at": _optional_iso(participant.left_at),
+    }
+
+
+def room_meeting_json(
+    room: Room,
+    session: Session | None,
+    waiting: list[Participant],
+    download_url: Callable[[Recording], str],
+    recordings: list[Recording],
+) -> dict[str, Any]:
+    """A room's meeting as the control plane shows it: the live session (or null) and the
+    waiting room."""
+    return {
+        "room_id": room.id,
+        "is_available": room.is_available,
+        "session": None
+        if session is None
+        else {
+            "session_id": session.id,
+            "started_at": format_iso(session.started_at),
+            "participants": [participant_json(p) for p in session.participants.values()],
+            "recordings": [recording_json(r, download_url(r)) for r in recordings],
+        },
+        "waiting": [participant_json(p) for p in waiting],
     }

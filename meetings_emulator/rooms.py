@@ -13,11 +13,11 @@ The rules, in the API's terms:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .clock import Clock
 from .errors import BadRequestError, ForbiddenError, InputValidationError, NotFoundError
+from .events import Event, RoomExpired
 from .ids import Ids
 from .isotime import format_iso
 from .models import Page, Room, RoomChanges, RoomSettings, RoomType, Unavailability
@@ -30,16 +30,6 @@ MAX_EXPIRY_YEARS = 5
 DEFAULT_MAX_ROOMS = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class RoomExpired:
-    """A room stopped accepting sessions: it expired, or it was deleted."""
-
-    room: Room
-    at: datetime
-    reason: Unavailability
-
-
-Event = RoomExpired
 EventSink = Callable[[Event], None]
 ThemeExists = Callable[[str], bool]
 
@@ -63,7 +53,7 @@ class Rooms:
         self._ids = ids
         self._timers = timers
         self.max_rooms = max_rooms
-        self._on_event = on_event or (lambda _event: None)
+        self._on_event = on_event if on_event is not None else (lambda _event: None)
         self._theme_exists = theme_exists
         self._by_id: dict[str, Room] = {}
         self._index = SerialIndex()
@@ -176,7 +166,21 @@ class Rooms:
     def expire_now(self, room: Room, at: datetime) -> None:
         """End a room's availability at `at` (its expiry timer, or a simulator rule)."""
         if room.is_available:
+            if at < room.expires_at:  # ended early: `expires_after_use`
+                room.expires_at = at
             self._end(room, at, Unavailability.EXPIRED)
+
+    def hold_expiry(self, room: Room) -> None:
+        """No expiry while the room is in use (an instant room's meeting is on)."""
+        timer = self._expiry.pop(room.id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def expire_at(self, room: Room, at: datetime, *, show: bool) -> None:
+        """Expire the room at `at` instead of when it was due; `show` makes `at` its expiry."""
+        if show:
+            room.expires_at = at
+        self._schedule(room, at)
 
     # -- rules --------------------------------------------------------------------------
 
@@ -205,20 +209,17 @@ class Rooms:
                 return code
 
     def _schedule_expiry(self, room: Room) -> None:
-        previous = self._expiry.pop(room.id, None)
-        if previous is not None:
-            previous.cancel()
-        self._expiry[room.id] = self._timers.schedule(
-            room.expires_at, lambda at: self.expire_now(room, at)
-        )
+        self._schedule(room, room.expires_at)
+
+    def _schedule(self, room: Room, due: datetime) -> None:
+        self.hold_expiry(room)
+        self._expiry[room.id] = self._timers.schedule(due, lambda at: self.expire_now(room, at))
 
     def _end(self, room: Room, at: datetime, reason: Unavailability) -> None:
         room.unavailable = reason
         self._available -= 1
         self._codes_in_use.discard(room.meeting_code)
-        timer = self._expiry.pop(room.id, None)
-        if timer is not None:
-            timer.cancel()
+        self.hold_expiry(room)
         self._on_event(RoomExpired(room, at, reason))
 
 

@@ -320,3 +320,39 @@ def _query_int(
     else:
         return value
     return None
+
+
+PARTICIPANT_NAME_MAX = 200
+PARTICIPANT_TYPE_MAX = 50
+
+
+def parse_participant(body: Any) -> tuple[str, bool, str]:
+    """`{"name", "is_host"?, "type"?}` for someone joining through the control plane."""
+    check = _Checker()
+    fields = check.object(body, "value", ("name", "is_host", "type"))
+    if fields is None:
+        raise InputValidationError.of(check.problems)
+    name = ""
+    if "name" not in fields:
+        check.fail('"name" is required')
+    else:
+        name = check.string(fields["name"], "name", max_length=PARTICIPANT_NAME_MAX) or ""
+    is_host = bool(check.boolean(fields["is_host"], "is_host")) if "is_host" in fields else False
+    kind = "Guest"
+    if "type" in fields:
+        kind = check.string(fields["type"], "type", max_length=PARTICIPANT_TYPE_MAX) or kind
+    check.raise_if_any()
+    return name, is_host, kind
+
+
+def parse_recording_start(body: Any) -> str | None:
+    """`{"participant_id"?}`: who starts the recording (a host, where the room says so)."""
+    check = _Checker()
+    fields = check.object(body, "value", ("participant_id",))
+    if fields is None:
+        raise InputValidationError.of(check.problems)
+    participant_id = None
+    if "participant_id" in fields:
+        participant_id = check.string(fields["participant_id"], "participant_id", max_length=64)
+    check.raise_if_any()
+    return participant_id

@@ -21,6 +21,7 @@ class Settings:
     seed: int | None = None
     max_rooms: int = DEFAULT_MAX_ROOMS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    recording_upload_delay: float = 5.0  # seconds of emulator time from stop to uploaded
     log_level: str = "info"
 
     @property

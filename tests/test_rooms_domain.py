@@ -16,9 +16,10 @@ from meetings_emulator.errors import (
     InputValidationError,
     NotFoundError,
 )
+from meetings_emulator.events import RoomExpired
 from meetings_emulator.ids import Ids
 from meetings_emulator.models import RoomChanges, RoomSettings, RoomType, Unavailability
-from meetings_emulator.rooms import RoomExpired, Rooms
+from meetings_emulator.rooms import Rooms
 from meetings_emulator.settings import Settings
 from meetings_emulator.timers import Timers
 
