@@ -164,9 +164,7 @@ class Meetings(RuleBasedStateMachine):
                 except ForbiddenError:
                     raise AssertionError("no owner rule in play") from None
 
-    @rule(
-        seconds=st.sampled_from([1, 5, 60, 540, 599, 600, 601, 3600]) | st.integers(1, 4000)
-    )
+    @rule(seconds=st.sampled_from([1, 5, 60, 540, 599, 600, 601, 3600]) | st.integers(1, 4000))
     def move_clock(self, seconds: int) -> None:
         self.emulator.advance(timedelta(seconds=seconds))
 
