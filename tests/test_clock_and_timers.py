@@ -111,3 +111,24 @@ def test_iso_round_trip_in_the_live_format(text: str, expected: str) -> None:
 @pytest.mark.parametrize("text", ["2023-01-30", "tomorrow", "", "2023-13-01T00:00:00Z"])
 def test_iso_rejects_what_is_not_a_date_time(text: str) -> None:
     assert parse_iso(text) is None
+
+
+def test_freezegun_time_drives_expiry_through_the_app() -> None:
+    from starlette.testclient import TestClient
+
+    from meetings_emulator.app import create_app
+
+    from .conftest import BASIC
+
+    with freeze_time("2026-05-01T12:00:00Z") as frozen:
+        app = create_app()
+        with TestClient(app, headers={"Authorization": BASIC}) as client:
+            room = client.post("/v1/meetings/rooms", json={"display_name": "x"}).json()
+            host = client.post(
+                f"/_emulator/rooms/{room['id']}/participants", json={"name": "H", "is_host": True}
+            ).json()
+            client.delete(f"/_emulator/rooms/{room['id']}/participants/{host['participant_id']}")
+            frozen.tick(timedelta(minutes=9, seconds=59))
+            assert client.get(f"/v1/meetings/rooms/{room['id']}").json()["is_available"] is True
+            frozen.tick(timedelta(seconds=1))
+            assert client.get(f"/v1/meetings/rooms/{room['id']}").json()["is_available"] is False

@@ -51,5 +51,15 @@ def test_python_example_runs() -> None:
     room = namespace["room"]
     assert isinstance(room, dict)
     assert room["display_name"] == "Demo"
-    app = namespace["app"]
-    assert app.state.emulator.rooms.get(room["id"]).is_available is False  # type: ignore[attr-defined]
+    emulator = namespace["emulator"]
+    assert emulator.rooms.get(room["id"]).is_available is False  # type: ignore[attr-defined]
+    assert [event.name for event in emulator.events] == [  # type: ignore[attr-defined]
+        "session:started",
+        "session:participant:joined",
+        "recording:started",
+        "session:participant:left",
+        "recording:ended",
+        "session:ended",
+        "recording:uploaded",
+        "room:expired",
+    ]
