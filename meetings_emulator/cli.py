@@ -1,5 +1,8 @@
 """`meetings-emulator` / `python -m meetings_emulator`: the command line, then uvicorn.
 
+    meetings-emulator [options]              serve the emulator
+    meetings-emulator play SCENARIO [...]    play a scripted meeting (see examples/)
+
 Every option can also come from the environment as `MEETINGS_EMULATOR_<NAME>`
 (for example `MEETINGS_EMULATOR_PORT=9010`); a flag on the command line wins.
 """
@@ -108,6 +111,11 @@ class _Server(uvicorn.Server):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["play"]:
+        from .scenario import main_play
+
+        return main_play(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.log_level.lower() not in LOG_LEVELS:

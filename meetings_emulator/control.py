@@ -103,9 +103,14 @@ async def move_clock(request: Request) -> Response:
 async def reset(request: Request) -> Response:
     """Forget all state. `{"seed": int}` restarts the id sequence from that seed."""
     body = await read_json(request)
-    seed = body.get("seed") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        raise InputValidationError('"value" must be of type object')
+    problems = [f'"{key}" is not allowed' for key in body if key != "seed"]
+    seed = body.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-        raise InputValidationError('"seed" must be an integer')
+        problems.append('"seed" must be an integer')
+    if problems:
+        raise InputValidationError.of(problems)
     emulator_of(request).reset(seed)
     return Response(status_code=204)
 

@@ -22,8 +22,29 @@ class Settings:
     max_rooms: int = DEFAULT_MAX_ROOMS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     recording_upload_delay: float = 5.0  # seconds of emulator time from stop to uploaded
+    # Where the emulator can be reached, for links in callbacks (default: http://host:port).
+    public_url: str | None = None
+    # Application-level callback URLs: one for every kind, or one per kind (which wins).
+    callback_url: str | None = None
+    rooms_callback_url: str | None = None
+    sessions_callback_url: str | None = None
+    recordings_callback_url: str | None = None
+    callback_secret: str | None = None
+    callback_max_attempts: int = 5
+    callback_base_delay: float = 1.0  # seconds of emulator time before the first retry
+    callback_timeout: float = 5.0  # seconds of real time for one attempt
+    shutdown_grace: float = 5.0  # seconds of real time for a last attempt at what is pending
     log_level: str = "info"
 
     @property
     def links_base(self) -> str:
         return self.base_url.rstrip("/")
+
+    @property
+    def own_url(self) -> str:
+        """The emulator's own address, as callbacks name it."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"

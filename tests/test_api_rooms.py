@@ -386,3 +386,20 @@ def test_clock_can_be_released_and_frozen_again(client: TestClient) -> None:
     assert frozen["frozen"] is True
     assert frozen["now"] >= format_iso(START + timedelta(seconds=60))
     assert client.get("/_emulator/clock").json() == frozen
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([1], '"value" must be of type object'),
+        ({"seed": "x"}, '"seed" must be an integer'),
+        ({"everything": True}, '"everything" is not allowed'),
+    ],
+)
+def test_reset_bodies_are_checked(client: TestClient, body: Any, message: str) -> None:
+    create(client)
+    response = client.post("/_emulator/reset", json=body)
+    assert (response.status_code, response.json()["message"]) == (400, message)
+    assert client.get(f"{V1}/rooms").json()["total_items"] == 1
+    assert client.post("/_emulator/reset").status_code == 204
+    assert client.get(f"{V1}/rooms").json()["total_items"] == 0

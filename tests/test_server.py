@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -109,3 +110,15 @@ def test_seed_makes_runs_repeatable() -> None:
             )
     assert rooms[0]["id"] == rooms[1]["id"]
     assert rooms[0]["meeting_code"] == rooms[1]["meeting_code"]
+
+
+def test_play_subcommand_runs_an_example_scenario() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "meetings_emulator", "play", "examples/waiting-room.json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("Passed: ")
