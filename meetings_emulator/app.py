@@ -8,10 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from . import api, control
+from .callbacks import Sender
 from .clock import Clock
 from .emulator import Emulator
 from .errors import MeetingsError
@@ -31,26 +33,34 @@ def create_app(
     *,
     clock: Clock | None = None,
     ids: Ids | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
     run_timers: bool = True,
 ) -> Starlette:
     """An ASGI app serving the API and the control plane over one `Emulator`.
 
     `clock` and `ids` replace the real-time clock and the random id source (tests pass a
-    frozen clock and a seed). With `run_timers`, the app's lifespan runs due transitions
+    frozen clock and a seed); `transport` replaces the network for callbacks (an
+    `httpx.MockTransport`, say). With `run_timers`, the app's lifespan runs due transitions
     in real time; without it they still happen, at the latest on the next request.
+    Callbacks are sent while the lifespan runs (`with TestClient(app)`, or a server).
     """
     emulator = Emulator(settings, clock=clock, ids=ids)
+    sender = Sender(lambda: emulator.callbacks, emulator.clock, transport=transport)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        runner = asyncio.create_task(_run_due_transitions(emulator)) if run_timers else None
+        emulator.callbacks.notify = sender.wake
+        tasks = [asyncio.create_task(sender.run())]
+        if run_timers:
+            tasks.append(asyncio.create_task(_run_due_transitions(emulator)))
         try:
             yield
         finally:
-            if runner is not None:
-                runner.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await runner
+                    await task
+            await sender.close(emulator.settings.shutdown_grace)
 
     app = Starlette(
         routes=[*api.routes(), *control.routes()],

@@ -2,6 +2,7 @@
 
     meetings-emulator [options]              serve the emulator
     meetings-emulator play SCENARIO [...]    play a scripted meeting (see examples/)
+    meetings-emulator receiver [--port N]    print the callbacks it is sent
 
 Every option can also come from the environment as `MEETINGS_EMULATOR_<NAME>`
 (for example `MEETINGS_EMULATOR_PORT=9010`); a flag on the command line wins.
@@ -67,6 +68,37 @@ def build_parser() -> argparse.ArgumentParser:
         kind=int,
     )
     option(
+        "public-url",
+        "the emulator's address as callbacks should name it (default http://HOST:PORT)",
+        default=None,
+    )
+    option(
+        "callback-url", "send every callback here (unless a more specific URL is set)", default=None
+    )
+    for kind in ("rooms", "sessions", "recordings"):
+        option(f"{kind}-callback-url", f"send {kind[:-1]} events here", default=None)
+    option(
+        "callback-secret", "sign callbacks: HMAC-SHA256 of the body with this secret", default=None
+    )
+    option(
+        "callback-max-attempts",
+        "attempts per callback before giving up",
+        default=defaults.callback_max_attempts,
+        kind=int,
+    )
+    option(
+        "callback-base-delay",
+        "seconds (emulator time) before the first retry; doubles",
+        default=defaults.callback_base_delay,
+        kind=float,
+    )
+    option(
+        "callback-timeout",
+        "seconds one callback attempt may take",
+        default=defaults.callback_timeout,
+        kind=float,
+    )
+    option(
         "recording-upload-delay",
         "seconds of emulator time between a recording's stop and its upload",
         default=defaults.recording_upload_delay,
@@ -90,6 +122,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
         seed=args.seed,
         max_rooms=args.max_rooms,
         recording_upload_delay=args.recording_upload_delay,
+        public_url=args.public_url,
+        callback_url=args.callback_url,
+        rooms_callback_url=args.rooms_callback_url,
+        sessions_callback_url=args.sessions_callback_url,
+        recordings_callback_url=args.recordings_callback_url,
+        callback_secret=args.callback_secret,
+        callback_max_attempts=args.callback_max_attempts,
+        callback_base_delay=args.callback_base_delay,
+        callback_timeout=args.callback_timeout,
         log_level=args.log_level.lower(),
     )
 
@@ -116,12 +157,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .scenario import main_play
 
         return main_play(argv[1:])
+    if argv[:1] == ["receiver"]:
+        from .receiver import main_receiver
+
+        return main_receiver(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.log_level.lower() not in LOG_LEVELS:
         parser.error(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
     if args.recording_upload_delay < 0:
         parser.error("--recording-upload-delay cannot be negative")
+    if not 1 <= args.callback_max_attempts <= 20:
+        parser.error("--callback-max-attempts must be from 1 to 20")
+    for name in (
+        "callback_url",
+        "rooms_callback_url",
+        "sessions_callback_url",
+        "recordings_callback_url",
+        "public_url",
+    ):
+        value = getattr(args, name)
+        if value is not None and not value.startswith(("http://", "https://")):
+            parser.error(f"--{name.replace('_', '-')} must start with http:// or https://")
     try:
         settings = settings_from(args)
     except OSError as problem:

@@ -9,6 +9,7 @@ a caller's JWT, which the caller made with its own real clock).
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 
@@ -54,6 +55,11 @@ class Clock:
 
     def wall(self) -> datetime:
         return utc_now()
+
+    @staticmethod
+    def elapsed() -> float:
+        """A monotonic reading in seconds, for measuring how long something took."""
+        return time.perf_counter()
 
     def advance(self, delta: timedelta) -> datetime:
         if delta < timedelta(0):

@@ -1,10 +1,13 @@
-"""The emulator's own control plane, under `/_emulator`: health, the clock, reset.
+"""The emulator's own control plane, under `/_emulator`: health, the clock, reset, the
+simulator (people, recordings) and the callback log.
 
 None of this existed on the live API. It needs no credentials.
 """
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,15 +16,21 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from . import __version__
+from .callbacks import FINISHED
 from .clock import ClockError
-from .errors import InputValidationError, NotFoundError
+from .errors import ConflictError, InputValidationError, NotFoundError
 from .isotime import format_iso, parse_iso
-from .media import RECORDING_MP4_TYPE, recording_mp4
+from .media import RECORDING_DOWNLOAD_PATH, RECORDING_MP4_TYPE, recording_mp4
 from .models import RecordingStatus
-from .render import participant_json, recording_json, room_meeting_json
-from .schemas import parse_participant, parse_recording_start
+from .render import (
+    callback_config_json,
+    delivery_json,
+    participant_json,
+    recording_json,
+    room_meeting_json,
+)
+from .schemas import parse_callback_config, parse_participant, parse_recording_start
 from .web import (
-    RECORDING_DOWNLOAD_PATH,
     emulator_of,
     json_response,
     method_route,
@@ -31,6 +40,7 @@ from .web import (
 
 MAX_ADVANCE = timedelta(days=366 * 10)
 CLOCK_KEYS = ("advance_seconds", "now", "frozen")
+CALLBACK_FILTERS = ("room_id", "event", "status")
 
 
 def _clock_json(request: Request) -> dict[str, Any]:
@@ -177,6 +187,57 @@ async def download_recording(request: Request) -> Response:
     return Response(recording_mp4(), media_type=RECORDING_MP4_TYPE)
 
 
+# -- callbacks: the delivery log and its configuration ---------------------------------
+
+
+async def list_callbacks(request: Request) -> Response:
+    """The delivery log, oldest first, filtered by `room_id`, `event` and `status`."""
+    query = request.query_params
+    problems = [f'"{key}" is not allowed' for key in query if key not in CALLBACK_FILTERS]
+    if problems:
+        raise InputValidationError.of(problems)
+    deliveries = emulator_of(request).callbacks.deliveries(
+        room_id=query.get("room_id"), event=query.get("event"), status=query.get("status")
+    )
+    return json_response({"deliveries": [delivery_json(d) for d in deliveries]})
+
+
+async def redeliver(request: Request) -> Response:
+    callbacks = emulator_of(request).callbacks
+    delivery_id = request.path_params["delivery_id"]
+    delivery = callbacks.delivery(delivery_id)
+    if delivery is None:
+        raise NotFoundError(f"Callback {delivery_id} was not found")
+    if delivery.url is None:
+        raise ConflictError(f"Callback {delivery_id} has no URL to be delivered to")
+    if delivery.status not in FINISHED:
+        raise ConflictError(f"Callback {delivery_id} is still {delivery.status}")
+    return json_response(delivery_json(callbacks.redeliver(delivery)), 202)
+
+
+async def flush_callbacks(request: Request) -> Response:
+    """Wait (up to `timeout` seconds, default 10) until every callback that can be sent now
+    has been; answer with the log's counts and whether it got there."""
+    body = await read_json(request)
+    timeout = body.get("timeout", 10) if isinstance(body, dict) else None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 <= timeout <= 300:
+        raise InputValidationError('"timeout" must be a number from 0 to 300')
+    callbacks = emulator_of(request).callbacks
+    idle = await asyncio.to_thread(callbacks.wait_idle, timeout)
+    return json_response({"idle": idle, **callbacks.counts()})
+
+
+async def get_callback_config(request: Request) -> Response:
+    return json_response(callback_config_json(emulator_of(request).callbacks.config))
+
+
+async def put_callback_config(request: Request) -> Response:
+    changes = parse_callback_config(await read_json(request))
+    callbacks = emulator_of(request).callbacks
+    callbacks.reconfigure(replace(callbacks.config, **changes))
+    return json_response(callback_config_json(callbacks.config))
+
+
 def routes() -> list[BaseRoute]:
     return [
         method_route("/_emulator/health", {"GET": health}),
@@ -191,4 +252,10 @@ def routes() -> list[BaseRoute]:
         method_route("/_emulator/sessions/{session_id}/recordings", {"POST": start_recording}),
         method_route("/_emulator/recordings/{recording_id}/stop", {"POST": stop_recording}),
         method_route(RECORDING_DOWNLOAD_PATH, {"GET": download_recording}),
+        method_route("/_emulator/callbacks", {"GET": list_callbacks}),
+        method_route("/_emulator/callbacks/flush", {"POST": flush_callbacks}),
+        method_route(
+            "/_emulator/callbacks/config", {"GET": get_callback_config, "PUT": put_callback_config}
+        ),
+        method_route("/_emulator/callbacks/{delivery_id}/redeliver", {"POST": redeliver}),
     ]

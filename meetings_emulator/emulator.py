@@ -6,9 +6,11 @@ build one directly and drive the rules with no server at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from .auth import Authenticator
+from .callbacks import CallbackConfig, Callbacks
 from .clock import Clock
 from .events import EventLog
 from .ids import Ids
@@ -35,11 +37,28 @@ class Emulator:
             api_secret=self.settings.api_secret,
             public_key=self.settings.public_key,
         )
-        self._build_state()
+        settings = self.settings
+        self.callback_config = CallbackConfig(
+            url=settings.callback_url,
+            rooms_url=settings.rooms_callback_url,
+            sessions_url=settings.sessions_callback_url,
+            recordings_url=settings.recordings_callback_url,
+            secret=settings.callback_secret,
+            max_attempts=settings.callback_max_attempts,
+            base_delay=settings.callback_base_delay,
+            timeout=settings.callback_timeout,
+        )
+        self._build_state(notify=None)
 
-    def _build_state(self) -> None:
+    def _build_state(self, notify: Callable[[], None] | None) -> None:
         self.timers = Timers()
         self.events = EventLog()
+        self.callbacks = Callbacks(
+            self.clock, self.ids, self.timers, self.callback_config, self.settings.own_url
+        )
+        if notify is not None:
+            self.callbacks.notify = notify
+        self.events.subscribe(self.callbacks.record)
         self.rooms = Rooms(
             self.clock,
             self.ids,
@@ -72,7 +91,8 @@ class Emulator:
         return self.now()
 
     def reset(self, seed: int | None = None) -> None:
-        """Forget every room, session, recording, event and timer (the clock stays where it is);
-        with a seed, start the id sequence again from it."""
+        """Forget every room, session, recording, event, callback and timer (the clock and
+        the callback configuration stay); with a seed, start the id sequence again from it."""
         self.ids.reseed(seed if seed is not None else self.settings.seed)
-        self._build_state()
+        self.callback_config = self.callbacks.config
+        self._build_state(notify=self.callbacks.notify)

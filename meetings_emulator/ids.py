@@ -41,6 +41,10 @@ class Ids:
         """A 9-digit candidate; the caller keeps the codes in use and asks again on a clash."""
         return str(self._random.randint(MEETING_CODE_LOW, MEETING_CODE_HIGH))
 
+    def fraction(self) -> float:
+        """A number in [0, 1): the jitter in callback retry delays."""
+        return self._random.random()
+
     def session_id(self, created_at: datetime) -> str:
         """A Video API style session id: `2_` and URL-safe base64 of
         `1~<project>~~<created ms>~<24 random chars>~~`, unpadded (the `2_MX40...-fg` form)."""

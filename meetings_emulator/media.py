@@ -11,6 +11,8 @@ from functools import cache
 from importlib.resources import files
 
 RECORDING_MP4_TYPE = "video/mp4"
+# Where the emulator serves a recording's file, relative to its own address.
+RECORDING_DOWNLOAD_PATH = "/_emulator/recordings/{recording_id}/archive.mp4"
 
 
 @cache

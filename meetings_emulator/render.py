@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from .callbacks import CallbackConfig, Delivery
 from .isotime import format_iso
 from .models import Page, Participant, Recording, Room, Session
 
@@ -136,4 +137,42 @@ def room_meeting_json(
             "recordings": [recording_json(r, download_url(r)) for r in recordings],
         },
         "waiting": [participant_json(p) for p in waiting],
+    }
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    """One entry of the callback delivery log."""
+    return {
+        "id": delivery.id,
+        "event": delivery.event,
+        "room_id": delivery.room_id,
+        "url": delivery.url,
+        "status": str(delivery.status),
+        "payload": delivery.payload,
+        "headers": delivery.headers,
+        "created_at": format_iso(delivery.created_at),
+        "next_attempt_at": _optional_iso(delivery.next_attempt_at),
+        "finished_at": _optional_iso(delivery.finished_at),
+        "attempts": [
+            {
+                "at": format_iso(attempt.at),
+                "status_code": attempt.status_code,
+                "error": attempt.error,
+                "latency_ms": attempt.latency_ms,
+            }
+            for attempt in delivery.attempts
+        ],
+    }
+
+
+def callback_config_json(config: CallbackConfig) -> dict[str, Any]:
+    return {
+        "url": config.url,
+        "rooms_url": config.rooms_url,
+        "sessions_url": config.sessions_url,
+        "recordings_url": config.recordings_url,
+        "secret_set": config.secret is not None,
+        "max_attempts": config.max_attempts,
+        "base_delay": config.base_delay,
+        "timeout": config.timeout,
     }

@@ -356,3 +356,42 @@ def parse_recording_start(body: Any) -> str | None:
         participant_id = check.string(fields["participant_id"], "participant_id", max_length=64)
     check.raise_if_any()
     return participant_id
+
+
+CALLBACK_CONFIG_URLS = ("url", "rooms_url", "sessions_url", "recordings_url")
+
+
+def parse_callback_config(body: Any) -> dict[str, Any]:
+    """Changes to the callback configuration: URLs (or null to clear), `secret` (or null),
+    `max_attempts` (1-20), `base_delay` and `timeout` (seconds, 0-3600 and 0.1-60)."""
+    check = _Checker()
+    fields = check.object(
+        body, "value", (*CALLBACK_CONFIG_URLS, "secret", "max_attempts", "base_delay", "timeout")
+    )
+    if fields is None:
+        raise InputValidationError.of(check.problems)
+    changes: dict[str, Any] = {}
+    for name in CALLBACK_CONFIG_URLS:
+        if name in fields:
+            url = fields[name]
+            if url is not None and not (isinstance(url, str) and CALLBACK_URL_PATTERN.match(url)):
+                check.fail(f'"{name}" must be null or a URL starting with http:// or https://')
+            changes[name] = url
+    if "secret" in fields:
+        changes["secret"] = check.string(fields["secret"], "secret", max_length=500, nullable=True)
+    for name, low, high in (("max_attempts", 1, 20), ("base_delay", 0, 3600), ("timeout", 0.1, 60)):
+        if name not in fields:
+            continue
+        value = fields[name]
+        whole = name == "max_attempts"
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int if whole else int | float)
+            or not low <= value <= high
+        ):
+            kind = "an integer" if whole else "a number"
+            check.fail(f'"{name}" must be {kind} from {low} to {high}')
+        else:
+            changes[name] = value
+    check.raise_if_any()
+    return changes

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -34,18 +35,22 @@ class Timers:
     def __init__(self) -> None:
         self._heap: list[tuple[datetime, int, Timer]] = []
         self._order = itertools.count()
+        # Timers are scheduled from the event loop and, in tests, from the test's own thread.
+        self._lock = threading.RLock()
 
     def __len__(self) -> int:
         return sum(1 for _, _, timer in self._heap if not timer.cancelled)
 
     def schedule(self, due: datetime, action: Action) -> Timer:
         timer = Timer(due, action)
-        heapq.heappush(self._heap, (due, next(self._order), timer))
+        with self._lock:
+            heapq.heappush(self._heap, (due, next(self._order), timer))
         return timer
 
     def next_due(self) -> datetime | None:
-        self._drop_cancelled()
-        return self._heap[0][0] if self._heap else None
+        with self._lock:
+            self._drop_cancelled()
+            return self._heap[0][0] if self._heap else None
 
     def run_until(self, now: datetime) -> int:
         """Run every timer due at or before `now`, earliest first, each told its own due time.
@@ -54,14 +59,15 @@ class Timers:
         """
         ran = 0
         heap = self._heap
-        while heap and heap[0][0] <= now:
-            due, _, timer = heapq.heappop(heap)
-            action = timer.action
-            if action is None:
-                continue
-            timer.action = None
-            action(due)
-            ran += 1
+        with self._lock:
+            while heap and heap[0][0] <= now:
+                due, _, timer = heapq.heappop(heap)
+                action = timer.action
+                if action is None:
+                    continue
+                timer.action = None
+                action(due)
+                ran += 1
         return ran
 
     def clear(self) -> None:

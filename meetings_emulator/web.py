@@ -25,6 +25,7 @@ from .errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
+from .media import RECORDING_DOWNLOAD_PATH
 
 # The one table from domain errors to HTTP statuses.
 ERROR_STATUS: dict[type[MeetingsError], int] = {
@@ -58,9 +59,6 @@ def method_route(path: str, handlers: dict[str, Endpoint]) -> Route:
 def emulator_of(request: Request) -> Emulator:
     emulator: Emulator = request.app.state.emulator
     return emulator
-
-
-RECORDING_DOWNLOAD_PATH = "/_emulator/recordings/{recording_id}/archive.mp4"
 
 
 def recording_url(request: Request, recording_id: str) -> str:
