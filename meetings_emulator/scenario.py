@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 import uvicorn
 
 from .app import create_app
-from .clock import Clock
+from .clock import Clock, utc_now
 from .isotime import format_iso, parse_iso
 from .settings import Settings
 
@@ -495,9 +495,8 @@ def _dig(body: Any, path: str) -> tuple[bool, Any]:
 class _Player:
     """Plays checked steps over one HTTP client, keeping what each alias stands for."""
 
-    def __init__(self, http: httpx.Client, *, callback_url: str | None = None) -> None:
+    def __init__(self, http: httpx.Client) -> None:
         self.http = http
-        self.callback_url = callback_url  # kept for when the emulator sends callbacks
         self.rooms: dict[str, str] = {}  # alias -> room id
         self.people: dict[str, _Person] = {}
         self.recordings: dict[str, str] = {}  # alias -> recording id
@@ -767,9 +766,11 @@ def run_scenario(
         headers={"Authorization": auth_header},
         timeout=HTTP_TIMEOUT,
     ) as http:
-        player = _Player(http, callback_url=callback_url)
+        player = _Player(http)
         try:
             started = player.now()
+            if callback_url is not None:
+                _send_callbacks_to(http, callback_url)
         except _StepFailure as problem:
             raise ScenarioFailed(f"cannot use the emulator at {base_url}: {problem}") from None
         for step in steps:
@@ -780,6 +781,8 @@ def run_scenario(
             _line(out, step.number, step.kind, message)
         try:
             elapsed = (player.now() - started).total_seconds()
+            if callback_url is not None:
+                _report_callbacks(http, out)
         except _StepFailure as problem:
             raise ScenarioFailed(str(problem)) from None
     out.write(
@@ -787,6 +790,32 @@ def run_scenario(
         f" {format_duration(elapsed)} of emulator time.\n"
     )
     out.flush()
+
+
+def _send_callbacks_to(http: httpx.Client, url: str) -> None:
+    answer = http.put("/_emulator/callbacks/config", json={"url": url})
+    if answer.status_code != 200:
+        raise _StepFailure(f"could not set the callback URL: {answer.status_code} {answer.text}")
+
+
+def _report_callbacks(http: httpx.Client, out: TextIO) -> None:
+    """Wait for the callbacks to go out, then show the delivery log: one line per callback."""
+    http.post("/_emulator/callbacks/flush", json={"timeout": 30})
+    deliveries = http.get("/_emulator/callbacks").json()["deliveries"]
+    out.write(f"Callbacks ({len(deliveries)}):\n")
+    for delivery in deliveries:
+        attempts = delivery["attempts"]
+        tries = ", ".join(
+            str(a["status_code"]) if a["status_code"] is not None else str(a["error"])
+            for a in attempts
+        )
+        plural = "" if len(attempts) == 1 else "s"
+        out.write(
+            f"  {delivery['event']:<27} -> {delivery['url'] or '(no URL)'}"
+            f"  {delivery['status']}, {len(attempts)} attempt{plural}"
+            + (f": {tries}" if tries else "")
+            + "\n"
+        )
 
 
 # -- the command line --------------------------------------------------------------------
@@ -836,7 +865,7 @@ def build_play_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", help="play against this running emulator instead")
     parser.add_argument(
         "--callback-url",
-        help="where callbacks should go (kept for later: the emulator sends none yet)",
+        help="send every callback here (e.g. to `meetings-emulator receiver`), then list them",
     )
     parser.add_argument("--api-key", default="scenario", help="Basic auth key (default: scenario)")
     parser.add_argument(
@@ -864,19 +893,13 @@ def main_play(argv: Sequence[str]) -> int:
     except InvalidScenario as problem:
         print(f"{args.scenario}: {problem}", file=sys.stderr)
         return 2
-    if args.callback_url:
-        print(
-            f"note: --callback-url {args.callback_url} is kept but not used yet:"
-            " the emulator does not send callbacks yet",
-            file=sys.stderr,
-        )
     credentials = f"{args.api_key}:{args.api_secret}".encode()
     auth = "Basic " + base64.b64encode(credentials).decode()
     try:
         with contextlib.ExitStack() as stack:
             url = args.url
             if url is None:
-                start = datetime.now(UTC).replace(microsecond=0)
+                start = utc_now().replace(microsecond=0)
                 url = stack.enter_context(embedded_emulator(start))
                 print(f"Embedded emulator at {url}, clock frozen at {format_iso(start)}")
             run_scenario(

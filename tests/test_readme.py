@@ -47,7 +47,8 @@ def test_curl_session_works_as_pasted(app: Starlette) -> None:
 
 def test_python_example_runs() -> None:
     namespace: dict[str, object] = {}
-    exec(compile(blocks("python")[0], "README.md", "exec"), namespace)
+    [example] = [block for block in blocks("python") if "create_app" in block]
+    exec(compile(example, "README.md", "exec"), namespace)
     room = namespace["room"]
     assert isinstance(room, dict)
     assert room["display_name"] == "Demo"
@@ -63,3 +64,68 @@ def test_python_example_runs() -> None:
         "recording:uploaded",
         "room:expired",
     ]
+
+
+@pytest.mark.network
+def test_play_and_receiver_show_a_whole_meeting() -> None:
+    """The two commands of the callbacks section, with a free port and this Python."""
+    import os
+    import sys
+
+    from .conftest import free_port
+
+    [receiver_cmd] = [b for b in blocks("sh") if "receiver --port 9020" in b]
+    [play_cmd] = [b for b in blocks("sh") if "--callback-url http://127.0.0.1:9020" in b]
+    port = str(free_port())
+    launcher = f"{sys.executable} -m meetings_emulator"
+
+    def command(block: str) -> str:
+        return block.strip().replace("python3 dev.py run", launcher).replace("9020", port)
+
+    root = Path(__file__).resolve().parents[1]
+    receiver = subprocess.Popen(
+        command(receiver_cmd),
+        shell=True,
+        cwd=root,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        assert receiver.stdout is not None
+        assert "listening" in receiver.stdout.readline()
+        played = subprocess.run(
+            command(play_cmd), shell=True, cwd=root, capture_output=True, text=True, timeout=60
+        )
+        assert played.returncode == 0, played.stderr
+    finally:
+        os.killpg(receiver.pid, 15)
+        printed, _ = receiver.communicate(timeout=10)
+    events = [line.split()[1] for line in printed.splitlines() if line[:2].isdigit()]
+    assert events == [
+        "session:started",
+        "session:participant:joined",
+        "recording:started",
+        "session:participant:joined",
+        "session:participant:left",
+        "session:participant:left",
+        "recording:ended",
+        "session:ended",
+        "recording:uploaded",
+        "room:expired",
+    ]
+    log = played.stdout.split("Callbacks (10):\n")[1].splitlines()[:10]
+    assert all("delivered, 1 attempt: 204" in line for line in log)
+
+
+def test_signature_recipe_verifies_what_the_emulator_signs() -> None:
+    from meetings_emulator.callbacks import signature
+
+    [recipe] = [block for block in blocks("python") if "def verified" in block]
+    namespace: dict[str, object] = {}
+    exec(compile(recipe, "README.md", "exec"), namespace)
+    verified = namespace["verified"]
+    body = b'{"event":"session:started"}'
+    assert verified(body, signature("k", body), "k")  # type: ignore[operator]
+    assert not verified(body + b" ", signature("k", body), "k")  # type: ignore[operator]

@@ -13,6 +13,7 @@ import pytest
 from meetings_emulator.app import create_app
 from meetings_emulator.clock import Clock
 from meetings_emulator.ids import Ids
+from meetings_emulator.receiver import Inbox, create_receiver
 from meetings_emulator.scenario import (
     InvalidScenario,
     ScenarioError,
@@ -116,9 +117,11 @@ def test_plays_against_a_running_emulator(
         {"delete_room": "weekly"},
         {"expect": {"room": "weekly", "is_available": False}},
     )
-    code = main_play(
-        [write(tmp_path, scenario), "--url", served_url, "--callback-url", "http://cb.test/hook"]
-    )
+    inbox = Inbox()
+    with serving(create_receiver(inbox=inbox)) as receiver_url:
+        code = main_play(
+            [write(tmp_path, scenario), "--url", served_url, "--callback-url", receiver_url + "/cb"]
+        )
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "Embedded emulator" not in out
@@ -126,7 +129,18 @@ def test_plays_against_a_running_emulator(
     assert "recording rec stopped after 1m30s" in out
     assert "room weekly updated (expires_at); expires 2026-03-02T10:31:30.125Z" in out
     assert "room weekly deleted" in out
-    assert "--callback-url http://cb.test/hook is kept but not used yet" in err
+    assert inbox.events == [
+        "session:started",
+        "session:participant:joined",
+        "recording:started",
+        "recording:ended",
+        "session:participant:left",
+        "session:ended",
+        "recording:uploaded",
+        "room:expired",
+    ]
+    assert "Callbacks (8):" in out
+    assert f"  room:expired                -> {receiver_url}/cb  delivered, 1 attempt: 204" in out
 
 
 @pytest.mark.network
