@@ -399,7 +399,7 @@ class Sender:
             code = response.status_code
         except httpx.TimeoutException:
             error = f"timed out after {timeout:g} s"
-        except httpx.HTTPError as problem:
+        except Exception as problem:  # any failure is an attempt's outcome, never a lost task
             error = type(problem).__name__ + (f": {problem}" if str(problem) else "")
         latency = round((self._clock.elapsed() - started) * 1000, 3)
         return Attempt(at, code, error, latency)

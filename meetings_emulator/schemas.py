@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from .errors import InputValidationError
 from .isotime import parse_iso
@@ -33,6 +34,8 @@ METADATA_MAX = 500
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 1000
 CALLBACK_URL_PATTERN = re.compile(r"^https?://.*$")
+# What no URL may hold: white space and control characters.
+NOT_IN_URLS = re.compile(r"[\x00-\x20\x7f]")
 DIGITS = re.compile(r"^-?[0-9]{1,18}$")
 E = TypeVar("E")
 
@@ -60,6 +63,18 @@ UPDATE_ROOM_KEYS = (
     "available_features",
 )
 FEATURE_KEYS = tuple(AvailableFeatures.__dataclass_fields__)
+
+
+def valid_url(url: str) -> bool:
+    """An http(s) URL with a host and nothing a request line could not carry."""
+    if NOT_IN_URLS.search(url):
+        return False
+    try:
+        parsed = urlsplit(url)
+        _ = parsed.port  # a port out of range raises ValueError
+    except ValueError:
+        return False
+    return bool(parsed.hostname)
 
 
 class _Checker:
@@ -154,6 +169,8 @@ class _Checker:
                     f'"{name}" with value "{url}" fails to match the required pattern: '
                     f"{CALLBACK_URL_PATTERN.pattern}"
                 )
+            elif not valid_url(url):
+                self.fail(f'"{name}" must be a valid uri')
             else:
                 urls[kind] = url
         return urls
@@ -374,7 +391,9 @@ def parse_callback_config(body: Any) -> dict[str, Any]:
     for name in CALLBACK_CONFIG_URLS:
         if name in fields:
             url = fields[name]
-            if url is not None and not (isinstance(url, str) and CALLBACK_URL_PATTERN.match(url)):
+            if url is not None and not (
+                isinstance(url, str) and CALLBACK_URL_PATTERN.match(url) and valid_url(url)
+            ):
                 check.fail(f'"{name}" must be null or a URL starting with http:// or https://')
             changes[name] = url
     if "secret" in fields:

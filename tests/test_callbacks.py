@@ -469,3 +469,33 @@ def test_waiting_is_not_joining_no_callback(client: TestClient, receiver: Receiv
     join(client, room["id"], "Guest")
     flush(client)
     assert receiver.inbox.received == []
+
+
+@pytest.mark.parametrize("url", ["http://\u0013x", "http://a b", "http://", "https://a:99999/"])
+def test_callback_urls_that_cannot_be_requested_are_refused(client: TestClient, url: str) -> None:
+    body = {"display_name": "x", "callback_urls": {"sessions_callback_url": url}}
+    response = client.post(f"{V1}/rooms", json=body)
+    assert response.status_code == 400
+    assert response.json()["message"] == '"callback_urls.sessions_callback_url" must be a valid uri'
+    config = client.put("/_emulator/callbacks/config", json={"url": url})
+    assert config.status_code == 400
+
+
+def test_a_send_that_raises_is_logged_as_a_failed_attempt(receiver: Receiver) -> None:
+    import httpx
+
+    def explode(_request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("transport broke")
+
+    app = create_app(
+        Settings(callback_url="http://receiver.test/cb"),
+        clock=Clock.frozen_at(START),
+        transport=httpx.MockTransport(explode),
+    )
+    with TestClient(app, headers={"Authorization": BASIC}) as client:
+        room = client.post(f"{V1}/rooms", json={"display_name": "x"}).json()
+        join(client, room["id"], "A")
+        flush(client)
+        [first, _] = client.get("/_emulator/callbacks").json()["deliveries"]
+    assert first["status"] == "retrying"
+    assert first["attempts"][0]["error"] == "RuntimeError: transport broke"
