@@ -3,24 +3,34 @@
 The document must be valid OpenAPI 3.1, name exactly the routes the app serves, and every
 answer the app gives to requests generated from it must conform to it (schemathesis, run
 in-process against the ASGI app with a frozen clock and seeded ids).
+
+One answer is a 5xx on purpose: deleting a recording that is not uploaded yet answers 500,
+as the live API's reference documents. For that operation alone `not_a_server_error` is
+replaced by a check that lets through that documented 500 and no other.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 import yaml
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
+    CheckContext,
+    CheckFunction,
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.config import SchemathesisConfig
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -40,6 +50,12 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
+# The operations whose documented answers include a deliberate 500 (see the module docstring).
+DELIBERATE_500_OPERATIONS = frozenset({"deleteRecording", "betaDeleteRecording"})
+DELIBERATE_500_MESSAGE = re.compile(
+    r"^Recording \S+ cannot be deleted while it is (started|stopped|paused):"
+    r" only uploaded recordings can be deleted$"
+)
 # Deterministic runs, small enough for the whole file to take well under a minute.
 # A function-scoped `fresh_app` fixture is shared by every example of one operation on purpose:
 # state built by earlier examples (rooms, a moved clock) is part of what gets tested.
@@ -58,12 +74,20 @@ STATEFUL_SETTINGS = settings(
     deadline=None,
     suppress_health_check=[],
 )
+# Chains of links are longer in a meeting (create -> join -> start -> stop -> get), so more steps.
+MEETING_STATEFUL_SETTINGS = settings(STATEFUL_SETTINGS, max_examples=25, stateful_step_count=25)
 
 
-def make_app() -> Starlette:
+def make_app(settings: Settings | None = None) -> Starlette:
     # No background timer task: the clock is frozen, and due transitions still happen on
-    # the next request.
-    return create_app(clock=Clock.frozen_at(START), ids=Ids(SEED), run_timers=False)
+    # the next request. Callbacks to the rooms' (generated) URLs never reach the network.
+    return create_app(
+        settings,
+        clock=Clock.frozen_at(START),
+        ids=Ids(SEED),
+        run_timers=False,
+        transport=httpx.MockTransport(lambda _request: httpx.Response(204)),
+    )
 
 
 def load_document() -> dict[str, Any]:
@@ -102,9 +126,57 @@ def served_operations(app: Starlette) -> set[tuple[str, str]]:
     return operations
 
 
+def only_the_documented_server_error(
+    _ctx: CheckContext, response: schemathesis.Response, _case: schemathesis.Case
+) -> None:
+    """A 5xx must be the documented refusal to delete a recording not uploaded yet."""
+    if response.status_code >= 500:
+        assert response.status_code == 500, f"unexpected server error: {response.text}"
+        message = response.json()["message"]
+        assert DELIBERATE_500_MESSAGE.match(message), f"unexpected 500: {response.text}"
+
+
+def checks_for(case: schemathesis.Case) -> list[CheckFunction]:
+    """`CHECKS`, but for the deliberate-500 operations the narrower server-error check."""
+    if case.operation.definition.raw["operationId"] in DELIBERATE_500_OPERATIONS:
+        return [
+            only_the_documented_server_error,
+            *(check for check in CHECKS if check is not not_a_server_error),
+        ]
+    return CHECKS
+
+
 SCHEMA = schemathesis.openapi.from_path(SPEC_PATH)
 # Requests go in-process to the `app=` given on each call; this only names the host they carry.
 SCHEMA.config.update(base_url="http://testserver")
+# The meeting's operations alone, following only the links the document declares (no inferred
+# ones): in a run over the whole document, the rooms' operations use up most of the steps.
+MEETING_SCHEMA = schemathesis.openapi.from_path(
+    SPEC_PATH,
+    config=SchemathesisConfig.from_dict(
+        {
+            "base-url": "http://testserver",
+            "phases": {"stateful": {"inference": {"algorithms": []}}},
+        }
+    ),
+).include(
+    operation_id=[
+        "createRoom",
+        "joinRoom",
+        "getRoomSession",
+        "admitParticipant",
+        "leaveRoom",
+        "startRecording",
+        "stopRecording",
+        "getRecording",
+        "betaGetRecording",
+        "getSessionRecordings",
+        "betaGetSessionRecordings",
+        "deleteRecording",
+        "betaDeleteRecording",
+        "downloadRecording",
+    ]
+)
 
 
 @pytest.fixture
@@ -142,6 +214,16 @@ def test_operation_ids_are_unique_and_links_name_real_operations() -> None:
     assert linked, "the document has no links for stateful testing"
     assert linked <= set(ids)
     assert {"getRoom", "updateRoom", "betaGetRoom", "betaUpdateRoom"} <= linked
+    # create room -> join -> session / leave, and join -> start -> stop -> get recording
+    assert {
+        "joinRoom",
+        "getRoomSession",
+        "leaveRoom",
+        "startRecording",
+        "stopRecording",
+        "getRecording",
+        "betaGetRecording",
+    } <= linked
 
 
 def test_every_route_has_an_operation_and_every_operation_a_route() -> None:
@@ -175,15 +257,18 @@ def test_api_operations_require_credentials_and_control_plane_none() -> None:
 @SCHEMA.parametrize()
 @FUZZ_SETTINGS
 def test_app_conforms_to_document(case: schemathesis.Case, fresh_app: Starlette) -> None:
-    case.call_and_validate(app=fresh_app, headers=AUTH, checks=CHECKS)
+    case.call_and_validate(app=fresh_app, headers=AUTH, checks=checks_for(case))
 
 
-def test_stateful_links_conform_to_document(fresh_app: Starlette) -> None:
-    """Follow the document's links (create -> get / update / delete -> get) from scratch."""
-    app = fresh_app
-    base = SCHEMA.as_state_machine()
+def follow_links(
+    schema: schemathesis.BaseSchema, app: Starlette, run_settings: settings
+) -> Counter[tuple[str, int]]:
+    """Run `schema`'s state machine against `app`, each scenario from scratch; count the
+    answers by operationId and status."""
+    answers: Counter[tuple[str, int]] = Counter()
+    base = schema.as_state_machine()
 
-    class RoomLifecycle(base):  # type: ignore[valid-type, misc]
+    class Lifecycle(base):  # type: ignore[valid-type, misc]
         def setup(self) -> None:
             app.state.emulator.reset(SEED)
 
@@ -191,12 +276,47 @@ def test_stateful_links_conform_to_document(fresh_app: Starlette) -> None:
             return {"app": app, "headers": AUTH}
 
         def validate_response(self, response: Any, case: schemathesis.Case, **kwargs: Any) -> None:
-            case.validate_response(response, checks=CHECKS, headers=kwargs.get("headers"))
+            answers[case.operation.definition.raw["operationId"], response.status_code] += 1
+            case.validate_response(response, checks=checks_for(case), headers=kwargs.get("headers"))
 
-    RoomLifecycle.run(settings=STATEFUL_SETTINGS)
+    Lifecycle.run(settings=run_settings)
+    return answers
+
+
+def test_stateful_links_conform_to_document(fresh_app: Starlette) -> None:
+    """Follow the document's links from scratch (create -> get / update / delete -> get, ...)."""
+    follow_links(SCHEMA, fresh_app, STATEFUL_SETTINGS)
+
+
+def test_stateful_meeting_links_conform_to_document(fresh_app: Starlette) -> None:
+    """create room -> join -> session / leave, join -> start recording -> stop -> get recording.
+
+    Each answer below needs an id that only a link carries, so it shows the link was followed.
+    """
+    answers = follow_links(MEETING_SCHEMA, fresh_app, MEETING_STATEFUL_SETTINGS)
+    followed = {
+        ("joinRoom", 201),
+        ("getRoomSession", 200),
+        ("leaveRoom", 204),
+        ("startRecording", 201),
+        ("stopRecording", 200),
+    }
+    assert followed <= set(answers), f"links not followed: {sorted(followed - set(answers))}"
+    assert answers["getRecording", 200] + answers["betaGetRecording", 200] > 0
 
 
 # -- chosen requests, for the parts of the document random data rarely reaches ----------------
+
+
+PARTICIPANTS = "/_emulator/rooms/{room_id}/participants"
+PARTICIPANT = "/_emulator/rooms/{room_id}/participants/{participant_id}"
+ADMIT = "/_emulator/rooms/{room_id}/participants/{participant_id}/admit"
+ROOM_SESSION = "/_emulator/rooms/{room_id}/session"
+START_RECORDING = "/_emulator/sessions/{session_id}/recordings"
+STOP_RECORDING = "/_emulator/recordings/{recording_id}/stop"
+DOWNLOAD = "/_emulator/recordings/{recording_id}/archive.mp4"
+RECORDING = "/v1/meetings/recordings/{recording_id}"
+UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
 
 class Caller:
@@ -221,10 +341,14 @@ class Caller:
             case_kwargs["body"] = body
         case = operation.Case(**case_kwargs)
         response = case.call_and_validate(
-            app=self.app, headers=AUTH if headers is None else headers, checks=CHECKS
+            app=self.app, headers=AUTH if headers is None else headers, checks=checks_for(case)
         )
         assert response.status_code == status, response.text
-        return response.json() if response.content else None
+        if not response.content:
+            return None
+        if response.headers.get("content-type", [""])[0].startswith("application/json"):
+            return response.json()
+        return response
 
 
 def test_chosen_requests_conform_to_document(fresh_app: Starlette) -> None:
@@ -255,7 +379,7 @@ def test_chosen_requests_conform_to_document(fresh_app: Starlette) -> None:
     )
     assert long_term["callback_urls"]["rooms_callback_url"] == "https://hooks.example/rooms"
     instant = call("POST", "/beta/meetings/rooms/", status=201, body={"display_name": "Sync"})
-    call("POST", "/v1/meetings/rooms/", status=201, body={"display_name": "Third"})
+    third = call("POST", "/v1/meetings/rooms/", status=201, body={"display_name": "Third"})
 
     page = call("GET", rooms, status=200, query={"page_size": 1, "start_id": 2})
     assert set(page["_links"]) == {"first", "self", "prev", "next"}
@@ -318,6 +442,71 @@ def test_chosen_requests_conform_to_document(fresh_app: Starlette) -> None:
     assert missing["title"] == "Missing Auth"
     call("GET", rooms, status=401, headers={"Authorization": "Bearer not-a-jwt"})
 
+    # A meeting played through the control plane, and its recording read through the API.
+    host = call(
+        "POST",
+        PARTICIPANTS,
+        status=201,
+        path_parameters={"room_id": third["id"]},
+        body={"name": "Grace", "is_host": True, "type": "Host"},
+    )
+    assert host["state"] == "joined"
+    meeting = call("GET", ROOM_SESSION, status=200, path_parameters={"room_id": third["id"]})
+    assert meeting["session"]["session_id"] == host["session_id"]
+    assert [p["participant_id"] for p in meeting["session"]["participants"]] == [
+        host["participant_id"]
+    ]
+    started = call(
+        "POST",
+        START_RECORDING,
+        status=201,
+        path_parameters={"session_id": host["session_id"]},
+        body={"participant_id": host["participant_id"]},
+    )
+    assert (started["status"], started["ended_at"]) == ("started", None)
+    recording_id = {"recording_id": started["id"]}
+    stopped = call("POST", STOP_RECORDING, status=200, path_parameters=recording_id)
+    assert stopped["status"] == "stopped"
+    # Not uploaded yet: no file, and deleting answers the live API's documented 500.
+    call("GET", DOWNLOAD, status=404, path_parameters=recording_id)
+    refused = call("DELETE", RECORDING, status=500, path_parameters=recording_id)
+    assert refused["name"] == "InternalServerError"
+    call("POST", "/_emulator/clock", status=200, body={"advance_seconds": 5})
+    uploaded = call("GET", RECORDING, status=200, path_parameters=recording_id)
+    assert uploaded["status"] == "uploaded"
+    listed = call(
+        "GET",
+        "/beta/meetings/sessions/{session_id}/recordings",
+        status=200,
+        path_parameters={"session_id": host["session_id"]},
+    )
+    assert listed == {"_embedded": {"recordings": [uploaded]}}
+    download = call("GET", DOWNLOAD, status=200, path_parameters=recording_id)
+    assert download.headers["content-type"] == ["video/mp4"]
+    assert download.content[4:8] == b"ftyp"
+    assert uploaded["_links"]["url"]["href"] == (
+        f"http://testserver/_emulator/recordings/{started['id']}/archive.mp4"
+    )
+    call("DELETE", RECORDING, status=204, path_parameters=recording_id)
+    gone = call(
+        "DELETE",
+        "/beta/meetings/recordings/{recording_id}",
+        status=404,
+        path_parameters=recording_id,
+    )
+    assert gone["message"] == "Could not find recording"
+    call("GET", RECORDING, status=404, path_parameters=recording_id)
+    call(
+        "DELETE",
+        PARTICIPANT,
+        status=204,
+        path_parameters={"room_id": third["id"], "participant_id": host["participant_id"]},
+    )
+    assert (
+        call("GET", ROOM_SESSION, status=200, path_parameters={"room_id": third["id"]})["session"]
+        is None
+    )
+
     # The control plane.
     call("GET", "/_emulator/health", status=200)
     call("POST", "/_emulator/clock", status=200, body={"now": "2026-02-01T00:00:00Z"})
@@ -334,12 +523,141 @@ def test_chosen_requests_conform_to_document(fresh_app: Starlette) -> None:
     assert call("GET", "/_emulator/clock", status=200)["frozen"] is False
 
 
-def test_room_limit_answer_conforms_to_document() -> None:
-    call = Caller(
-        create_app(
-            Settings(max_rooms=1), clock=Clock.frozen_at(START), ids=Ids(SEED), run_timers=False
-        )
+def test_meeting_answers_conform_to_document(fresh_app: Starlette) -> None:
+    """The simulator's refusals, and the API's recording errors, each in its declared shape."""
+    call = Caller(fresh_app)
+    room = call(
+        "POST",
+        "/v1/meetings/rooms",
+        status=201,
+        body={
+            "display_name": "Approval",
+            "type": "long_term",
+            "expires_at": "2026-06-30T12:00:00Z",
+            "join_approval_level": "explicit_approval",
+            "recording_options": {"record_only_owner": True},
+        },
     )
+    in_room = {"room_id": room["id"]}
+    call("POST", PARTICIPANTS, status=400, path_parameters=in_room, body={"is_host": "yes"})
+    call(
+        "POST",
+        PARTICIPANTS,
+        status=404,
+        path_parameters={"room_id": UNKNOWN_ID},
+        body={"name": "Ada"},
+    )
+    guest = call("POST", PARTICIPANTS, status=201, path_parameters=in_room, body={"name": "Ada"})
+    assert (guest["state"], guest["waiting_for"], guest["session_id"]) == (
+        "waiting",
+        "approval",
+        None,
+    )
+    guest_id = {**in_room, "participant_id": guest["participant_id"]}
+    unknown_participant = {**in_room, "participant_id": UNKNOWN_ID}
+    call("POST", ADMIT, status=404, path_parameters=unknown_participant)
+    host = call(
+        "POST",
+        PARTICIPANTS,
+        status=201,
+        path_parameters=in_room,
+        body={"name": "Grace", "is_host": True},
+    )
+    admitted = call("POST", ADMIT, status=200, path_parameters=guest_id)
+    assert admitted["state"] == "joined"
+    call("POST", ADMIT, status=409, path_parameters=guest_id)
+
+    session = {"session_id": host["session_id"]}
+    call(
+        "POST",
+        START_RECORDING,
+        status=403,
+        path_parameters=session,
+        body={"participant_id": guest["participant_id"]},
+    )
+    call(
+        "POST",
+        START_RECORDING,
+        status=400,
+        path_parameters=session,
+        body={"participant_id": UNKNOWN_ID},
+    )
+    call("POST", START_RECORDING, status=400, path_parameters=session, body={"who": "me"})
+    call("POST", START_RECORDING, status=404, path_parameters={"session_id": "2_unknown"})
+    started = call("POST", START_RECORDING, status=201, path_parameters=session)
+    call("POST", START_RECORDING, status=409, path_parameters=session)
+    recording_id = {"recording_id": started["id"]}
+    call("POST", STOP_RECORDING, status=200, path_parameters=recording_id)
+    call("POST", STOP_RECORDING, status=409, path_parameters=recording_id)
+    meeting = call("GET", ROOM_SESSION, status=200, path_parameters=in_room)
+    assert [r["status"] for r in meeting["session"]["recordings"]] == ["stopped"]
+
+    call("DELETE", PARTICIPANT, status=204, path_parameters=guest_id)
+    call("DELETE", PARTICIPANT, status=404, path_parameters=guest_id)
+    call(
+        "DELETE",
+        PARTICIPANT,
+        status=204,
+        path_parameters={**in_room, "participant_id": host["participant_id"]},
+    )
+    call("POST", START_RECORDING, status=409, path_parameters=session)
+    call("GET", ROOM_SESSION, status=404, path_parameters={"room_id": UNKNOWN_ID})
+
+    # An auto_record room records from the start, and cannot be stopped by hand.
+    auto = call(
+        "POST",
+        "/beta/meetings/rooms",
+        status=201,
+        body={"display_name": "Auto", "recording_options": {"auto_record": True}},
+    )
+    joined = call(
+        "POST",
+        PARTICIPANTS,
+        status=201,
+        path_parameters={"room_id": auto["id"]},
+        body={"name": "Lin"},
+    )
+    listed = call(
+        "GET",
+        "/v1/meetings/sessions/{session_id}/recordings",
+        status=200,
+        path_parameters={"session_id": joined["session_id"]},
+    )
+    (recording,) = listed["_embedded"]["recordings"]
+    call("POST", STOP_RECORDING, status=409, path_parameters={"recording_id": recording["id"]})
+    call(
+        "DELETE",
+        "/v1/meetings/rooms/{room_id}",
+        status=204,
+        path_parameters={"room_id": auto["id"]},
+    )
+    call(
+        "POST",
+        PARTICIPANTS,
+        status=409,
+        path_parameters={"room_id": auto["id"]},
+        body={"name": "Kim"},
+    )
+
+    # The API's recording errors.
+    unknown_recording = {"recording_id": UNKNOWN_ID}
+    missing = call("GET", RECORDING, status=404, path_parameters=unknown_recording)
+    assert missing["message"] == f"Recording {UNKNOWN_ID} was not found"
+    call("GET", RECORDING, status=401, path_parameters=unknown_recording, headers={})
+    call("DELETE", RECORDING, status=404, path_parameters=unknown_recording)
+    call("POST", STOP_RECORDING, status=404, path_parameters=unknown_recording)
+    call("GET", DOWNLOAD, status=404, path_parameters=unknown_recording)
+    no_session = call(
+        "GET",
+        "/beta/meetings/sessions/{session_id}/recordings",
+        status=404,
+        path_parameters={"session_id": "2_unknown"},
+    )
+    assert no_session["message"] == "Failed to find session recordings by id: 2_unknown"
+
+
+def test_room_limit_answer_conforms_to_document() -> None:
+    call = Caller(make_app(Settings(max_rooms=1)))
     call("POST", "/v1/meetings/rooms", status=201, body={"display_name": "One"})
     refused = call("POST", "/v1/meetings/rooms", status=403, body={"display_name": "Two"})
     assert refused["name"] == "ForbiddenError"
