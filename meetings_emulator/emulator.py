@@ -17,6 +17,7 @@ from .ids import Ids
 from .rooms import Rooms
 from .sessions import Sessions
 from .settings import Settings
+from .themes import Application, Themes
 from .timers import Timers
 
 
@@ -48,6 +49,9 @@ class Emulator:
             base_delay=settings.callback_base_delay,
             timeout=settings.callback_timeout,
         )
+        # Who the emulator is to its callers: one application of one account.
+        self.application_id = self.settings.application_id or self.ids.application_id
+        self.account_id = self.settings.api_key or self.ids.account_id
         self._build_state(notify=None)
 
     def _build_state(self, notify: Callable[[], None] | None) -> None:
@@ -59,12 +63,18 @@ class Emulator:
         if notify is not None:
             self.callbacks.notify = notify
         self.events.subscribe(self.callbacks.record)
+        self.themes = Themes(
+            self.ids,
+            Application(self.application_id, self.account_id),
+            max_themes=self.settings.max_themes,
+        )
         self.rooms = Rooms(
             self.clock,
             self.ids,
             self.timers,
             max_rooms=self.settings.max_rooms,
             on_event=self.events,
+            themes=self.themes,
         )
         self.sessions = Sessions(
             self.clock,

@@ -33,6 +33,9 @@ class Ids:
         self.token_key_id = self.uuid()
         # The Video API project that session ids name, as the live ids do.
         self.project_id = str(self._random.randint(10_000_000, 99_999_999))
+        # The application and account the emulator plays, unless configured.
+        self.application_id = self.uuid()
+        self.account_id = f"{self._random.getrandbits(32):08x}"
 
     def uuid(self) -> str:
         return str(uuid.UUID(int=self._random.getrandbits(128), version=4))

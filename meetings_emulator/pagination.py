@@ -20,10 +20,28 @@ class SerialIndex:
         return len(self._rooms)
 
     def add(self, room: Room) -> None:
+        """Append a room newer than every room here (the usual case: it was just created)."""
         if self._serials and room.serial <= self._serials[-1]:
             raise ValueError("serials must grow")
         self._serials.append(room.serial)
         self._rooms.append(room)
+
+    def insert(self, room: Room) -> None:
+        """Add a room in its serial's place (a room taking up a theme later); once only."""
+        at = bisect_left(self._serials, room.serial)
+        if at < len(self._serials) and self._serials[at] == room.serial:
+            return
+        self._serials.insert(at, room.serial)
+        self._rooms.insert(at, room)
+
+    def remove(self, room: Room) -> None:
+        at = bisect_left(self._serials, room.serial)
+        if at < len(self._serials) and self._serials[at] == room.serial:
+            del self._serials[at]
+            del self._rooms[at]
+
+    def rooms(self) -> list[Room]:
+        return list(self._rooms)
 
     def page(self, start_id: int | None, end_id: int | None, page_size: int) -> Page:
         """Rooms with `start_id <= serial < end_id`, at most `page_size` of them, ascending.

@@ -22,6 +22,7 @@ from .ids import Ids
 from .isotime import format_iso
 from .models import Page, Room, RoomChanges, RoomSettings, RoomType, Unavailability
 from .pagination import SerialIndex
+from .themes import Themes
 from .timers import Timer, Timers
 
 INSTANT_ROOM_LIFETIME = timedelta(minutes=10)
@@ -31,11 +32,6 @@ DEFAULT_MAX_ROOMS = 1000
 
 
 EventSink = Callable[[Event], None]
-ThemeExists = Callable[[str], bool]
-
-
-def _no_themes(_theme_id: str) -> bool:
-    return False
 
 
 class Rooms:
@@ -47,14 +43,14 @@ class Rooms:
         *,
         max_rooms: int = DEFAULT_MAX_ROOMS,
         on_event: EventSink | None = None,
-        theme_exists: ThemeExists = _no_themes,
+        themes: Themes | None = None,
     ) -> None:
         self._clock = clock
         self._ids = ids
         self._timers = timers
         self.max_rooms = max_rooms
         self._on_event = on_event if on_event is not None else (lambda _event: None)
-        self._theme_exists = theme_exists
+        self._themes = themes
         self._by_id: dict[str, Room] = {}
         self._index = SerialIndex()
         self._codes_in_use: set[str] = set()
@@ -102,6 +98,8 @@ class Rooms:
             expires_at = now + INSTANT_ROOM_LIFETIME
         if settings.theme_id is not None:
             self._check_theme(settings.theme_id, "create room")
+        elif self._themes is not None:
+            settings.theme_id = self._themes.application.default_theme_id
         if self._available >= self.max_rooms:
             raise ForbiddenError(f"Maximum number of rooms for owner ({self.max_rooms}) exceeded")
 
@@ -122,6 +120,8 @@ class Rooms:
         self._codes_in_use.add(room.meeting_code)
         self._available += 1
         self._schedule_expiry(room)
+        if self._themes is not None:
+            self._themes.attach(room)
         return room
 
     def update(self, room_id: str, changes: RoomChanges) -> Room:
@@ -145,8 +145,12 @@ class Rooms:
             self._schedule_expiry(room)
         if "expire_after_use" in fields:
             settings.expire_after_use = changes.expire_after_use
-        if "theme_id" in fields:
+        if "theme_id" in fields and changes.theme_id != settings.theme_id:
+            if self._themes is not None:
+                self._themes.detach(room, settings.theme_id)
             settings.theme_id = changes.theme_id
+            if self._themes is not None:
+                self._themes.attach(room)
         if "join_approval_level" in fields:
             settings.join_approval_level = changes.join_approval_level
         if changes.microphone_state is not None:
@@ -198,8 +202,12 @@ class Rooms:
                 " (at most five years from now)"
             )
 
+    def take_theme_off(self, room: Room) -> None:
+        """The room's theme was deleted: it has none now."""
+        room.settings.theme_id = None
+
     def _check_theme(self, theme_id: str, action: str) -> None:
-        if not self._theme_exists(theme_id):
+        if self._themes is None or theme_id not in self._themes:
             raise BadRequestError(f"Failed to {action} because theme id {theme_id} not found")
 
     def _free_meeting_code(self) -> str:

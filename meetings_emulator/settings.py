@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .dialin import DEFAULT_DIAL_IN_NUMBERS
 from .rooms import DEFAULT_MAX_ROOMS
+from .themes import DEFAULT_MAX_THEMES
 
 DEFAULT_LINKS_BASE = "https://meetings.vonage.com"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -20,6 +22,10 @@ class Settings:
     public_key: str | None = None
     seed: int | None = None
     max_rooms: int = DEFAULT_MAX_ROOMS
+    max_themes: int = DEFAULT_MAX_THEMES
+    # The application the emulator plays (Themes and PATCH /applications show it).
+    application_id: str | None = None
+    dial_in_numbers: tuple[dict[str, str], ...] = DEFAULT_DIAL_IN_NUMBERS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     recording_upload_delay: float = 5.0  # seconds of emulator time from stop to uploaded
     # Where the emulator can be reached, for links in callbacks (default: http://host:port).
