@@ -20,6 +20,7 @@ import uvicorn
 
 from . import __version__
 from .app import create_app
+from .dialin import load_dial_in_numbers
 from .settings import Settings
 
 ENV_PREFIX = "MEETINGS_EMULATOR_"
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.callback_timeout,
         kind=float,
     )
+    option("dial-in-numbers", "a JSON file listing the dial-in numbers to serve", default=None)
     option(
         "recording-upload-delay",
         "seconds of emulator time between a recording's stop and its upload",
@@ -112,7 +114,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
     public_key = args.public_key
     if public_key and "-----BEGIN" not in public_key:
         public_key = Path(public_key).read_text()
+    numbers = {}
+    if args.dial_in_numbers:
+        numbers["dial_in_numbers"] = load_dial_in_numbers(args.dial_in_numbers)
     return Settings(
+        **numbers,
         host=args.host,
         port=args.port,
         base_url=args.base_url,
@@ -181,8 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must start with http:// or https://")
     try:
         settings = settings_from(args)
-    except OSError as problem:
-        parser.error(f"--public-key: {problem}")
+    except (OSError, ValueError) as problem:
+        parser.error(str(problem))
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,

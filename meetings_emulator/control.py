@@ -20,6 +20,8 @@ from .callbacks import FINISHED
 from .clock import ClockError
 from .errors import ConflictError, InputValidationError, NotFoundError
 from .isotime import format_iso, parse_iso
+from .logos import CONTENT_TYPE as LOGO_TYPE
+from .logos import LOGO_PATH, MAX_UPLOAD_BYTES, UPLOAD_PATH, S3Error
 from .media import RECORDING_DOWNLOAD_PATH, RECORDING_MP4_TYPE, recording_mp4
 from .models import RecordingStatus
 from .render import (
@@ -187,6 +189,65 @@ async def download_recording(request: Request) -> Response:
     return Response(recording_mp4(), media_type=RECORDING_MP4_TYPE)
 
 
+# -- the logo bucket: S3 POST-form uploads, and finalized images -------------------------
+
+# Room for the form's other fields around the largest file the policy allows.
+UPLOAD_BODY_LIMIT = MAX_UPLOAD_BYTES + 64 * 1024
+UPLOAD_MAX_PARTS = 50
+UPLOAD_FIELD_LIMIT = 16 * 1024
+
+
+def _s3_error(error: S3Error) -> Response:
+    return Response(error.xml(), status_code=error.status, media_type="application/xml")
+
+
+async def upload_logo(request: Request) -> Response:
+    """A presigned POST, as S3 takes it: the form's fields, then `file`; 204 when stored.
+
+    An `Authorization` header (the Node SDK sends its JWT) is ignored, as the policy is
+    what authorizes the upload."""
+    logos = emulator_of(request).logos
+    declared = request.headers.get("content-length", "")
+    try:
+        if declared.isdigit() and int(declared) > UPLOAD_BODY_LIMIT:
+            raise S3Error(
+                "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", 400
+            )
+        try:
+            form = await request.form(max_files=UPLOAD_MAX_PARTS, max_fields=UPLOAD_MAX_PARTS)
+        except Exception:
+            raise S3Error(
+                "MalformedPOSTRequest",
+                "The body of your POST request is not well-formed multipart/form-data.",
+                400,
+            ) from None
+        try:
+            fields: dict[str, str] = {}
+            data = filename = None
+            for name, value in form.multi_items():
+                if isinstance(value, str):
+                    fields[name] = value
+                elif name == "file":
+                    data = await value.read(UPLOAD_BODY_LIMIT + 1)
+                    filename = value.filename
+                else:  # the Python SDK sends every field as a file part
+                    fields[name] = (await value.read(UPLOAD_FIELD_LIMIT)).decode("utf-8", "replace")
+            logos.accept_upload(fields, data, filename)
+        finally:
+            await form.close()
+    except S3Error as error:
+        return _s3_error(error)
+    return Response(status_code=204)
+
+
+async def logo_image(request: Request) -> Response:
+    key = request.path_params["key"]
+    image = emulator_of(request).logos.image(key)
+    if image is None:
+        return _s3_error(S3Error("NoSuchKey", "The specified key does not exist.", 404))
+    return Response(image, media_type=LOGO_TYPE)
+
+
 # -- callbacks: the delivery log and its configuration ---------------------------------
 
 
@@ -252,6 +313,8 @@ def routes() -> list[BaseRoute]:
         method_route("/_emulator/sessions/{session_id}/recordings", {"POST": start_recording}),
         method_route("/_emulator/recordings/{recording_id}/stop", {"POST": stop_recording}),
         method_route(RECORDING_DOWNLOAD_PATH, {"GET": download_recording}),
+        method_route(UPLOAD_PATH, {"POST": upload_logo}),
+        method_route(LOGO_PATH.replace("{key}", "{key:path}"), {"GET": logo_image}),
         method_route("/_emulator/callbacks", {"GET": list_callbacks}),
         method_route("/_emulator/callbacks/flush", {"POST": flush_callbacks}),
         method_route(

@@ -14,6 +14,7 @@ from .callbacks import CallbackConfig, Callbacks
 from .clock import Clock
 from .events import EventLog
 from .ids import Ids
+from .logos import LogoStore
 from .rooms import Rooms
 from .sessions import Sessions
 from .settings import Settings
@@ -63,6 +64,7 @@ class Emulator:
         if notify is not None:
             self.callbacks.notify = notify
         self.events.subscribe(self.callbacks.record)
+        self.logos = LogoStore(self.clock, self.ids, self.ids.secret())
         self.themes = Themes(
             self.ids,
             Application(self.application_id, self.account_id),

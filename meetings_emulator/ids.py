@@ -44,6 +44,10 @@ class Ids:
         """A 9-digit candidate; the caller keeps the codes in use and asks again on a clash."""
         return str(self._random.randint(MEETING_CODE_LOW, MEETING_CODE_HIGH))
 
+    def secret(self, size: int = 32) -> bytes:
+        """Random bytes for a signing key."""
+        return self._random.randbytes(size)
+
     def fraction(self) -> float:
         """A number in [0, 1): the jitter in callback retry delays."""
         return self._random.random()

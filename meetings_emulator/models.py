@@ -104,6 +104,8 @@ class RoomSettings:
     callback_urls: dict[str, str] | None = None
     available_features: AvailableFeatures = field(default_factory=AvailableFeatures)
     language: str = "default"
+    # No `theme_id` given at all (not even null): the application's default theme applies.
+    default_theme: bool = True
 
 
 @dataclass(slots=True)

@@ -10,12 +10,16 @@ from urllib.parse import urlencode
 from .callbacks import CallbackConfig, Delivery
 from .isotime import format_iso
 from .models import Page, Participant, Recording, Room, Session
+from .themes import Application, Theme
 
 
-def room_json(room: Room, links_base: str) -> dict[str, Any]:
+def room_json(room: Room, links_base: str, short_url: str | None = None) -> dict[str, Any]:
+    """A room; with a theme's `short_company_url`, the links go through it."""
     settings = room.settings
     features = settings.available_features
     code = room.meeting_code
+    if short_url:
+        links_base = f"{links_base}/{short_url}"
     body: dict[str, Any] = {
         "id": room.id,
         "display_name": settings.display_name,
@@ -55,7 +59,7 @@ def room_json(room: Room, links_base: str) -> dict[str, Any]:
 
 def page_json(
     page: Page,
-    links_base: str,
+    room: Callable[[Room], dict[str, Any]],
     collection_url: str,
     *,
     page_size: int,
@@ -80,7 +84,7 @@ def page_json(
     return {
         "page_size": len(page.items),
         "total_items": page.total_items,
-        "_embedded": [room_json(room, links_base) for room in page.items],
+        "_embedded": [room(item) for item in page.items],
         "_links": links,
     }
 
@@ -175,4 +179,33 @@ def callback_config_json(config: CallbackConfig) -> dict[str, Any]:
         "max_attempts": config.max_attempts,
         "base_delay": config.base_delay,
         "timeout": config.timeout,
+    }
+
+
+def theme_json(theme: Theme, logo_url: Callable[[str], str]) -> dict[str, Any]:
+    """A theme in the live field order; `logo_url` turns a logo's storage key into its link."""
+    logos = theme.logos
+    return {
+        "theme_id": theme.theme_id,
+        "theme_name": theme.theme_name,
+        "domain": theme.domain,
+        "account_id": theme.account_id,
+        "application_id": theme.application_id,
+        "main_color": theme.main_color,
+        "short_company_url": theme.short_company_url,
+        "brand_text": theme.brand_text,
+        "brand_image_colored": logos.get("colored"),
+        "brand_image_white": logos.get("white"),
+        "branded_favicon": logos.get("favicon"),
+        "brand_image_white_url": logo_url(logos["white"]) if "white" in logos else None,
+        "brand_image_colored_url": logo_url(logos["colored"]) if "colored" in logos else None,
+        "branded_favicon_url": logo_url(logos["favicon"]) if "favicon" in logos else None,
+    }
+
+
+def application_json(application: Application) -> dict[str, Any]:
+    return {
+        "application_id": application.application_id,
+        "account_id": application.account_id,
+        "default_theme_id": application.default_theme_id,
     }

@@ -98,7 +98,7 @@ class Rooms:
             expires_at = now + INSTANT_ROOM_LIFETIME
         if settings.theme_id is not None:
             self._check_theme(settings.theme_id, "create room")
-        elif self._themes is not None:
+        elif settings.default_theme and self._themes is not None:
             settings.theme_id = self._themes.application.default_theme_id
         if self._available >= self.max_rooms:
             raise ForbiddenError(f"Maximum number of rooms for owner ({self.max_rooms}) exceeded")

@@ -28,6 +28,7 @@ from .models import (
     RoomSettings,
     RoomType,
 )
+from .themes import ThemeSettings
 
 DISPLAY_NAME_MAX = 200
 METADATA_MAX = 500
@@ -224,6 +225,7 @@ def parse_create_room(body: Any) -> RoomSettings:
         settings.recording_options = _recording_options(check, fields["recording_options"])
     if "theme_id" in fields:
         settings.theme_id = check.guid(fields["theme_id"], "theme_id", nullable=True)
+        settings.default_theme = False
     if "join_approval_level" in fields:
         settings.join_approval_level = (
             check.choice(fields["join_approval_level"], "join_approval_level", JoinApprovalLevel)
@@ -259,18 +261,7 @@ def _recording_options(check: _Checker, value: Any) -> RecordingOptions:
 
 def parse_update_room(body: Any) -> RoomChanges:
     check = _Checker()
-    outer = check.object(body, "value", ("update_details",))
-    if outer is not None and "update_details" not in outer:
-        check.fail('"update_details" is required')
-    details = (
-        check.object(outer["update_details"], "update_details", UPDATE_ROOM_KEYS)
-        if outer is not None and "update_details" in outer
-        else None
-    )
-    if details is not None and not details:
-        check.fail('"update_details" must have at least 1 key')
-    check.raise_if_any()
-    assert details is not None
+    details = _update_details(check, body, UPDATE_ROOM_KEYS)
 
     changes = RoomChanges(fields=frozenset(details))
     label = "update_details."
@@ -414,3 +405,133 @@ def parse_callback_config(body: Any) -> dict[str, Any]:
             changes[name] = value
     check.raise_if_any()
     return changes
+
+
+THEME_NAME_MAX = 200
+BRAND_TEXT_MAX = 200
+SHORT_URL_MAX = 128
+MAIN_COLOR = re.compile(r"#([a-fA-F0-9]{6}|[a-fA-F0-9]{3})$")
+SHORT_URL = re.compile(r"^(?=.*[a-zA-Z_~-])([a-zA-Z0-9_~-]+)$")
+THEME_KEYS = ("theme_name", "main_color", "brand_text", "short_company_url")
+
+
+def _theme_fields(check: _Checker, fields: Mapping[str, Any], label: str) -> ThemeSettings:
+    settings = ThemeSettings(fields=frozenset(k for k in fields if k in THEME_KEYS))
+    if "theme_name" in fields:
+        settings.theme_name = check.string(
+            fields["theme_name"], label + "theme_name", max_length=THEME_NAME_MAX, nullable=True
+        )
+    if "main_color" in fields:
+        color = check.string(fields["main_color"], label + "main_color", max_length=7)
+        if color is not None and not MAIN_COLOR.match(color):
+            check.fail(
+                f'"{label}main_color" with value "{color}" fails to match the required pattern:'
+                f" {MAIN_COLOR.pattern}"
+            )
+        settings.main_color = color
+    if "brand_text" in fields:
+        settings.brand_text = check.string(
+            fields["brand_text"], label + "brand_text", max_length=BRAND_TEXT_MAX
+        )
+    if "short_company_url" in fields:
+        short = check.string(
+            fields["short_company_url"],
+            label + "short_company_url",
+            max_length=SHORT_URL_MAX,
+            nullable=True,
+        )
+        if short is not None and not SHORT_URL.match(short):
+            check.fail(
+                f'"{label}short_company_url" with value "{short}" fails to match the required'
+                f" pattern: {SHORT_URL.pattern}"
+            )
+            short = None
+        settings.short_company_url = short
+    return settings
+
+
+def parse_create_theme(body: Any) -> ThemeSettings:
+    check = _Checker()
+    fields = check.object(body, "value", THEME_KEYS)
+    if fields is None:
+        raise InputValidationError.of(check.problems)
+    for required in ("main_color", "brand_text"):
+        if required not in fields:
+            check.fail(f'"{required}" is required')
+    settings = _theme_fields(check, fields, "")
+    check.raise_if_any()
+    return settings
+
+
+def parse_update_theme(body: Any) -> ThemeSettings:
+    check = _Checker()
+    details = _update_details(check, body, THEME_KEYS)
+    settings = _theme_fields(check, details, "update_details.")
+    check.raise_if_any()
+    return settings
+
+
+def _update_details(check: _Checker, body: Any, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+    """The non-empty `update_details` object of an update body, or the problems found."""
+    outer = check.object(body, "value", ("update_details",))
+    if outer is not None and "update_details" not in outer:
+        check.fail('"update_details" is required')
+    details = (
+        check.object(outer["update_details"], "update_details", allowed)
+        if outer is not None and "update_details" in outer
+        else None
+    )
+    if details is not None and not details:
+        check.fail('"update_details" must have at least 1 key')
+    check.raise_if_any()
+    assert details is not None
+    return details
+
+
+def parse_application_update(body: Any) -> str:
+    """`{"update_details": {"default_theme_id": uuid}}` (the bare form of the early spec too)."""
+    check = _Checker()
+    if isinstance(body, dict) and "default_theme_id" in body and "update_details" not in body:
+        body = {"update_details": body}
+    details = _update_details(check, body, ("default_theme_id",))
+    if "default_theme_id" not in details:
+        check.fail('"update_details.default_theme_id" is required')
+    theme_id = check.guid(
+        details.get("default_theme_id"), "update_details.default_theme_id", nullable=False
+    )
+    check.raise_if_any()
+    assert theme_id is not None
+    return theme_id
+
+
+def parse_force(query: Mapping[str, str]) -> bool:
+    """`force` as the SDKs send it: `true`/`false`, or Python's `True`/`False`."""
+    raw = query.get("force")
+    if raw is None:
+        return False
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    raise InputValidationError('"force" must be a boolean')
+
+
+def parse_logo_keys(body: Any) -> list[str]:
+    """`{"keys": [...]}`: plain strings (as the SDKs send) or `{"key": ...}` (as the spec says)."""
+    check = _Checker()
+    fields = check.object(body, "value", ("keys",))
+    if fields is None:
+        raise InputValidationError.of(check.problems)
+    raw = fields.get("keys")
+    keys: list[str] = []
+    if "keys" not in fields:
+        check.fail('"keys" is required')
+    elif not isinstance(raw, list) or not raw:
+        check.fail('"keys" must be an array with at least 1 item')
+    else:
+        for n, item in enumerate(raw):
+            key = item.get("key") if isinstance(item, dict) and set(item) == {"key"} else item
+            if isinstance(key, str) and key:
+                keys.append(key)
+            else:
+                check.fail(f'"keys[{n}]" must be a string')
+    check.raise_if_any()
+    return keys
