@@ -12,6 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY meetings_emulator ./meetings_emulator
+COPY openapi ./openapi
 RUN pip install . && rm -rf /src
 
 RUN useradd --create-home --uid 10001 emulator

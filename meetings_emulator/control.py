@@ -12,10 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute
 
-from . import __version__
+from . import __version__, contract
 from .callbacks import FINISHED
 from .clock import ClockError
 from .errors import ConflictError, InputValidationError, NotFoundError
@@ -189,6 +189,21 @@ async def download_recording(request: Request) -> Response:
     return Response(recording_mp4(), media_type=RECORDING_MP4_TYPE)
 
 
+# -- the contract -------------------------------------------------------------------------
+
+
+async def openapi_yaml(_request: Request) -> Response:
+    return Response(contract.document_text(), media_type="application/yaml")
+
+
+async def openapi_json(_request: Request) -> Response:
+    return Response(contract.document_json(), media_type="application/json")
+
+
+async def docs(_request: Request) -> Response:
+    return HTMLResponse(contract.docs_page())
+
+
 # -- the logo bucket: S3 POST-form uploads, and finalized images -------------------------
 
 # Room for the form's other fields around the largest file the policy allows.
@@ -313,6 +328,9 @@ def routes() -> list[BaseRoute]:
         method_route("/_emulator/sessions/{session_id}/recordings", {"POST": start_recording}),
         method_route("/_emulator/recordings/{recording_id}/stop", {"POST": stop_recording}),
         method_route(RECORDING_DOWNLOAD_PATH, {"GET": download_recording}),
+        method_route("/_emulator/openapi.yaml", {"GET": openapi_yaml}),
+        method_route("/_emulator/openapi.json", {"GET": openapi_json}),
+        method_route("/_emulator/docs", {"GET": docs}),
         method_route(UPLOAD_PATH, {"POST": upload_logo}),
         method_route(LOGO_PATH.replace("{key}", "{key:path}"), {"GET": logo_image}),
         method_route("/_emulator/callbacks", {"GET": list_callbacks}),

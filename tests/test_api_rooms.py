@@ -403,3 +403,19 @@ def test_reset_bodies_are_checked(client: TestClient, body: Any, message: str) -
     assert client.get(f"{V1}/rooms").json()["total_items"] == 1
     assert client.post("/_emulator/reset").status_code == 204
     assert client.get(f"{V1}/rooms").json()["total_items"] == 0
+
+
+def test_the_contract_is_served(client: TestClient) -> None:
+    import yaml
+
+    as_yaml = client.get("/_emulator/openapi.yaml")
+    assert as_yaml.headers["content-type"] == "application/yaml"
+    document = yaml.safe_load(as_yaml.text)
+    assert document["openapi"].startswith("3.1")
+    as_json = client.get("/_emulator/openapi.json")
+    assert as_json.headers["content-type"] == "application/json"
+    assert as_json.json() == document
+    page = client.get("/_emulator/docs")
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<code>/v1/meetings/rooms/{room_id}</code>" in page.text
+    assert "http" not in page.text.split("<body>")[0].replace("http-equiv", "")  # no outside assets
