@@ -7,7 +7,7 @@ from functools import wraps
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute
 
 from .logos import LogosInvalid, logo_url
@@ -202,7 +202,8 @@ async def finalize_logos(request: Request) -> Response:
     except LogosInvalid as invalid:
         raise invalid.to_error() from None
     emulator.themes.set_logos(theme.theme_id, {kind: key for kind, (key, _) in finalized.items()})
-    return Response(status_code=200)
+    # An Express `sendStatus(200)`: the Python SDK fails on a 200 with no content type.
+    return PlainTextResponse("OK")
 
 
 @authenticated

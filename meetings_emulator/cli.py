@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import uvicorn
@@ -22,6 +23,7 @@ from . import __version__
 from .app import create_app
 from .dialin import load_dial_in_numbers
 from .settings import Settings
+from .tls import make_tls
 
 ENV_PREFIX = "MEETINGS_EMULATOR_"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -106,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.recording_upload_delay,
         kind=float,
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        default=(_env("tls") or "").lower() in ("1", "true", "yes"),
+        help=f"serve HTTPS with a certificate from a local CA (env {ENV_PREFIX}TLS=1)",
+    )
+    option("tls-ca-out", "with --tls: write the CA certificate (PEM) to this file", default=None)
     option("log-level", f"one of {', '.join(LOG_LEVELS)}", default=defaults.log_level)
     return parser
 
@@ -150,8 +159,9 @@ class _Server(uvicorn.Server):
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
                 shown = f"[{host}]" if ":" in host else host
+                scheme = "https" if self.config.is_ssl else "http"
                 print(
-                    f"meetings-emulator {__version__} serving http://{shown}:{port} "
+                    f"meetings-emulator {__version__} serving {scheme}://{shown}:{port} "
                     "(API under /v1/meetings and /beta/meetings; control under /_emulator)",
                     flush=True,
                 )
@@ -189,12 +199,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from(args)
     except (OSError, ValueError) as problem:
         parser.error(str(problem))
+    tls_options = {}
+    if args.tls:
+        files = make_tls(settings.host)
+        settings = replace(settings, tls_ca_pem=files.ca_pem)
+        tls_options = {"ssl_certfile": str(files.cert_file), "ssl_keyfile": str(files.key_file)}
+        if args.tls_ca_out:
+            Path(args.tls_ca_out).write_text(files.ca_pem)
+    elif args.tls_ca_out:
+        parser.error("--tls-ca-out needs --tls")
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         lifespan="on",
+        **tls_options,
     )
     _Server(config).run()
     return 0

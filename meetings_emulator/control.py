@@ -189,6 +189,14 @@ async def download_recording(request: Request) -> Response:
     return Response(recording_mp4(), media_type=RECORDING_MP4_TYPE)
 
 
+async def tls_ca(request: Request) -> Response:
+    """The CA to trust for this emulator's HTTPS (only when it serves HTTPS)."""
+    ca_pem = emulator_of(request).settings.tls_ca_pem
+    if ca_pem is None:
+        raise NotFoundError("This emulator serves plain HTTP: there is no CA (start it with --tls)")
+    return Response(ca_pem, media_type="application/x-pem-file")
+
+
 # -- the contract -------------------------------------------------------------------------
 
 
@@ -328,6 +336,7 @@ def routes() -> list[BaseRoute]:
         method_route("/_emulator/sessions/{session_id}/recordings", {"POST": start_recording}),
         method_route("/_emulator/recordings/{recording_id}/stop", {"POST": stop_recording}),
         method_route(RECORDING_DOWNLOAD_PATH, {"GET": download_recording}),
+        method_route("/_emulator/tls/ca.pem", {"GET": tls_ca}),
         method_route("/_emulator/openapi.yaml", {"GET": openapi_yaml}),
         method_route("/_emulator/openapi.json", {"GET": openapi_json}),
         method_route("/_emulator/docs", {"GET": docs}),

@@ -41,6 +41,8 @@ class Settings:
     callback_timeout: float = 5.0  # seconds of real time for one attempt
     shutdown_grace: float = 5.0  # seconds of real time for a last attempt at what is pending
     log_level: str = "info"
+    # The CA that signed the emulator's certificate, when it serves HTTPS (see tls.py).
+    tls_ca_pem: str | None = None
 
     @property
     def links_base(self) -> str:
@@ -53,4 +55,5 @@ class Settings:
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_ca_pem else "http"
+        return f"{scheme}://{host}:{self.port}"

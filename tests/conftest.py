@@ -20,6 +20,7 @@ from meetings_emulator.clock import Clock
 from meetings_emulator.emulator import Emulator
 from meetings_emulator.ids import Ids
 from meetings_emulator.settings import Settings
+from meetings_emulator.tls import TlsFiles
 
 START = datetime(2026, 3, 2, 9, 30, 0, 125000, tzinfo=UTC)
 BASIC = "Basic " + base64.b64encode(b"aaa012:abc123456789").decode()
@@ -67,11 +68,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(app: Starlette) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free loopback port in a thread; yield its base URL."""
-    port = free_port()
+def serving(app: Starlette, *, tls: TlsFiles | None = None, port: int = 0) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free loopback port in a thread; yield its base URL.
+
+    With `tls`, it serves HTTPS with those files, and the URL names `localhost`."""
+    port = port or free_port()
+    options = {}
+    if tls is not None:
+        options = {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)}
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -81,7 +89,7 @@ def serving(app: Starlette) -> Iterator[str]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"https://localhost:{port}" if tls is not None else f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

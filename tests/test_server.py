@@ -122,3 +122,37 @@ def test_play_subcommand_runs_an_example_scenario() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith("Passed: ")
+
+
+def test_tls_mode_serves_https_and_writes_its_ca(tmp_path: Path) -> None:
+    import ssl
+
+    ca_file = tmp_path / "ca.pem"
+    process = run_cli("--port", "0", "--tls", "--tls-ca-out", str(ca_file))
+    try:
+        assert process.stdout is not None
+        address = None
+        for line in process.stdout:
+            found = re.search(r"serving (https://127\.0\.0\.1:(\d+))", line)
+            if found:
+                address = f"https://localhost:{found.group(2)}"
+                break
+        assert address, "the emulator did not announce an https address"
+        trust = ssl.create_default_context(cafile=str(ca_file))
+        health = httpx.get(f"{address}/_emulator/health", verify=trust)
+        assert health.json()["status"] == "ok"
+        served = httpx.get(f"{address}/_emulator/tls/ca.pem", verify=trust)
+        assert served.text == ca_file.read_text()
+        with pytest.raises(httpx.ConnectError):  # not trusted without the CA
+            httpx.get(f"{address}/_emulator/health")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_plain_http_has_no_ca(live_url: str) -> None:
+    response = httpx.get(f"{live_url}/_emulator/tls/ca.pem")
+    assert response.status_code == 404
+    assert "start it with --tls" in response.json()["message"]

@@ -412,7 +412,8 @@ def test_full_logo_round_trip(themed: tuple[TestClient, str]) -> None:
         upload(client, kind, data, as_python_sdk=kind != "colored") for kind, data in logos.items()
     ]
     response = client.put(f"{V1}/themes/{theme_id}/finalizeLogos", json={"keys": keys})
-    assert (response.status_code, response.content) == (200, b"")
+    assert (response.status_code, response.text) == (200, "OK")
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
     theme = client.get(f"{V1}/themes/{theme_id}").json()
     for kind, field in (
         ("white", "brand_image_white"),
