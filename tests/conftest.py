@@ -22,6 +22,8 @@ from meetings_emulator.ids import Ids
 from meetings_emulator.settings import Settings
 from meetings_emulator.tls import TlsFiles
 
+pytest_plugins = ["pytester"]
+
 START = datetime(2026, 3, 2, 9, 30, 0, 125000, tzinfo=UTC)
 BASIC = "Basic " + base64.b64encode(b"aaa012:abc123456789").decode()
 # Responses captured from the live API (the Python SDK's fixtures), kept beside the checkout.

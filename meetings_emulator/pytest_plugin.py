@@ -1,0 +1,224 @@
+"""A pytest plugin: a running emulator, its clock and a callback inbox as fixtures.
+
+Installing the package registers it (entry point `pytest11`). Fixtures:
+
+- `meetings_emulator`: an emulator served on a free loopback port, reset before each test
+  (clock frozen at the start of the session, callbacks to `meetings_inbox`). It has
+  `base_url`, `api_url` (`.../v1/meetings`), `auth_header`, an `http` client (httpx, with
+  credentials), and helpers `join`, `admit`, `leave`, `start_recording`,
+  `stop_recording`, `session`, `flush`.
+- `meetings_base_url`: its base URL, for a client under test.
+- `meetings_clock`: `advance(seconds or timedelta)`, `set(datetime)`, `now()`.
+- `meetings_inbox`: the callbacks received (`events`, `payloads`, `received`), emptied
+  before each test; `meetings_emulator.flush()` first, so every callback has arrived.
+
+The server lives for the whole session by default; `meetings_emulator_scope = function` in
+the pytest ini file gives each test its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from .app import create_app
+from .clock import Clock, utc_now
+from .isotime import format_iso, parse_iso
+from .receiver import Inbox, create_receiver
+from .settings import Settings
+
+DEFAULT_AUTH = "Basic " + base64.b64encode(b"test-key:test-secret").decode()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "meetings_emulator_scope",
+        "scope of the meetings_emulator server: session (default) or function",
+        default="session",
+    )
+
+
+def _scope(fixture_name: str, config: pytest.Config) -> str:
+    scope = str(config.getini("meetings_emulator_scope") or "session")
+    if scope not in ("session", "module", "function"):
+        raise pytest.UsageError(f"meetings_emulator_scope must be session or function: {scope}")
+    return scope
+
+
+@contextlib.contextmanager
+def _serve(app: Any) -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        )
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the meetings emulator did not start")
+            time.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+
+@dataclass
+class MeetingsInbox:
+    """The callbacks the emulator sent during the current test."""
+
+    inbox: Inbox = field(default_factory=Inbox)
+    url: str = ""
+
+    @property
+    def received(self) -> list[Any]:
+        return list(self.inbox.received)
+
+    @property
+    def events(self) -> list[str]:
+        return self.inbox.events
+
+    @property
+    def payloads(self) -> list[dict[str, Any]]:
+        return [item.payload for item in self.inbox.received]
+
+    def clear(self) -> None:
+        with self.inbox._arrived:
+            self.inbox.received.clear()
+
+
+@dataclass
+class MeetingsClock:
+    """The emulator's clock, frozen unless moved: moving it runs every due transition."""
+
+    http: httpx.Client
+
+    def now(self) -> datetime:
+        moment = parse_iso(self.http.get("/_emulator/clock").json()["now"])
+        assert moment is not None
+        return moment
+
+    def advance(self, by: float | timedelta) -> datetime:
+        seconds = by.total_seconds() if isinstance(by, timedelta) else float(by)
+        return self._move({"advance_seconds": seconds})
+
+    def set(self, moment: datetime) -> datetime:
+        return self._move({"now": format_iso(moment)})
+
+    def _move(self, body: dict[str, Any]) -> datetime:
+        response = self.http.post("/_emulator/clock", json=body)
+        response.raise_for_status()
+        moment = parse_iso(response.json()["now"])
+        assert moment is not None
+        return moment
+
+
+@dataclass
+class MeetingsEmulator:
+    """A running emulator and the people a test can play in its rooms."""
+
+    base_url: str
+    http: httpx.Client
+    auth_header: str = DEFAULT_AUTH
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + "/v1/meetings"
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    def join(self, room_id: str, name: str, *, is_host: bool = False, type: str = "Guest") -> Any:
+        body = {"name": name, "is_host": is_host, "type": type}
+        return self._call("POST", f"/_emulator/rooms/{room_id}/participants", json=body)
+
+    def admit(self, room_id: str, participant_id: str) -> Any:
+        return self._call("POST", f"/_emulator/rooms/{room_id}/participants/{participant_id}/admit")
+
+    def leave(self, room_id: str, participant_id: str) -> None:
+        self._call("DELETE", f"/_emulator/rooms/{room_id}/participants/{participant_id}")
+
+    def session(self, room_id: str) -> Any:
+        return self._call("GET", f"/_emulator/rooms/{room_id}/session")
+
+    def start_recording(self, session_id: str, participant_id: str | None = None) -> Any:
+        body = {} if participant_id is None else {"participant_id": participant_id}
+        return self._call("POST", f"/_emulator/sessions/{session_id}/recordings", json=body)
+
+    def stop_recording(self, recording_id: str) -> Any:
+        return self._call("POST", f"/_emulator/recordings/{recording_id}/stop")
+
+    def flush(self, timeout: float = 10) -> Any:
+        """Wait until every callback that can be sent now has been."""
+        return self._call("POST", "/_emulator/callbacks/flush", json={"timeout": timeout})
+
+    def reset(self) -> None:
+        self._call("POST", "/_emulator/reset")
+
+
+@pytest.fixture(scope="session")
+def _meetings_receiver() -> Iterator[MeetingsInbox]:
+    inbox = MeetingsInbox()
+    with _serve(create_receiver(inbox=inbox.inbox)) as url:
+        inbox.url = url + "/callbacks"
+        yield inbox
+
+
+@pytest.fixture(scope=_scope)
+def _meetings_server(_meetings_receiver: MeetingsInbox) -> Iterator[MeetingsEmulator]:
+    start = utc_now().replace(microsecond=0)
+    settings = Settings(callback_url=_meetings_receiver.url, callback_base_delay=1.0)
+    app = create_app(settings, clock=Clock.frozen_at(start))
+    with (
+        _serve(app) as url,
+        httpx.Client(base_url=url, headers={"Authorization": DEFAULT_AUTH}, timeout=30) as http,
+    ):
+        yield MeetingsEmulator(url, http)
+
+
+@pytest.fixture
+def meetings_emulator(
+    _meetings_server: MeetingsEmulator, _meetings_receiver: MeetingsInbox
+) -> MeetingsEmulator:
+    """A running emulator with empty state (its clock stays where the last test left it)."""
+    _meetings_server.reset()
+    _meetings_receiver.clear()
+    return _meetings_server
+
+
+@pytest.fixture
+def meetings_base_url(meetings_emulator: MeetingsEmulator) -> str:
+    """The emulator's base URL (the API is under `/v1/meetings` and `/beta/meetings`)."""
+    return meetings_emulator.base_url
+
+
+@pytest.fixture
+def meetings_clock(meetings_emulator: MeetingsEmulator) -> MeetingsClock:
+    """The emulator's frozen clock: `advance(...)` and `set(...)` run what falls due."""
+    return MeetingsClock(meetings_emulator.http)
+
+
+@pytest.fixture
+def meetings_inbox(
+    meetings_emulator: MeetingsEmulator, _meetings_receiver: MeetingsInbox
+) -> MeetingsInbox:
+    """The callbacks received during this test (call `meetings_emulator.flush()` first)."""
+    return _meetings_receiver
