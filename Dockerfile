@@ -1,11 +1,13 @@
-# meetings-emulator as a service: docker build -t meetings-emulator . && docker run -p 9010:9010 meetings-emulator
+# meetings-emulator as a service:
+#   docker build -t meetings-emulator . && docker run -p 9010:9010 meetings-emulator
+# Configure it with MEETINGS_EMULATOR_* environment variables (see README.md).
 FROM python:3.12-slim
 
+# Inside a container the emulator must listen on every interface to be reachable.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    # Inside a container the emulator must listen on every interface to be reachable.
     MEETINGS_EMULATOR_HOST=0.0.0.0 \
     MEETINGS_EMULATOR_PORT=9010
 
