@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         kind=float,
     )
     parser.add_argument(
+        "--local-links",
+        action="store_true",
+        default=(_env("local_links") or "").lower() in ("1", "true", "yes"),
+        help="rooms' links open the emulator's own meeting page (<public url>/meet/...)",
+    )
+    parser.add_argument(
         "--tls",
         action="store_true",
         default=(_env("tls") or "").lower() in ("1", "true", "yes"),
@@ -138,6 +144,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_rooms=args.max_rooms,
         recording_upload_delay=args.recording_upload_delay,
         public_url=args.public_url,
+        local_links=args.local_links,
         callback_url=args.callback_url,
         rooms_callback_url=args.rooms_callback_url,
         sessions_callback_url=args.sessions_callback_url,

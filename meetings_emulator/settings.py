@@ -10,6 +10,7 @@ from .themes import DEFAULT_MAX_THEMES
 
 DEFAULT_LINKS_BASE = "https://meetings.vonage.com"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+LOCAL_MEETING_PATH = "/meet"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +42,15 @@ class Settings:
     callback_timeout: float = 5.0  # seconds of real time for one attempt
     shutdown_grace: float = 5.0  # seconds of real time for a last attempt at what is pending
     log_level: str = "info"
+    # Rooms' guest and host links open the emulator's own meeting page (under /meet).
+    local_links: bool = False
     # The CA that signed the emulator's certificate, when it serves HTTPS (see tls.py).
     tls_ca_pem: str | None = None
 
     @property
     def links_base(self) -> str:
+        if self.local_links:
+            return self.own_url + LOCAL_MEETING_PATH
         return self.base_url.rstrip("/")
 
     @property
