@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.callback_timeout,
         kind=float,
     )
+    option(
+        "control-token",
+        "require `Authorization: Bearer TOKEN` on the control plane (/_emulator/...)",
+        default=None,
+    )
     option("dial-in-numbers", "a JSON file listing the dial-in numbers to serve", default=None)
     option(
         "recording-upload-delay",
@@ -145,6 +150,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         recording_upload_delay=args.recording_upload_delay,
         public_url=args.public_url,
         local_links=args.local_links,
+        control_token=args.control_token,
         callback_url=args.callback_url,
         rooms_callback_url=args.rooms_callback_url,
         sessions_callback_url=args.sessions_callback_url,

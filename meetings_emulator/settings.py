@@ -42,6 +42,8 @@ class Settings:
     callback_timeout: float = 5.0  # seconds of real time for one attempt
     shutdown_grace: float = 5.0  # seconds of real time for a last attempt at what is pending
     log_level: str = "info"
+    # When set, the control plane (/_emulator/...) needs `Authorization: Bearer <token>`.
+    control_token: str | None = None
     # Rooms' guest and host links open the emulator's own meeting page (under /meet).
     local_links: bool = False
     # The CA that signed the emulator's certificate, when it serves HTTPS (see tls.py).
