@@ -43,7 +43,9 @@ def authenticated(handler: Handler) -> Handler:
     @wraps(handler)
     async def endpoint(request: Request) -> Response:
         emulator = emulator_of(request)
-        request.state.principal = emulator.auth.authenticate(request.headers.get("authorization"))
+        principal = emulator.auth.authenticate(request.headers.get("authorization"))
+        request.state.principal = principal
+        request.state.tenant = emulator.tenant_for(principal)
         return await handler(request)
 
     return endpoint
@@ -55,6 +57,11 @@ def _room_renderer(request: Request) -> Callable[[Room], dict[str, Any]]:
     base = emulator.settings.links_base
     short_url = emulator.themes.short_url
     return lambda room: room_json(room, base, short_url(room.settings.theme_id))
+
+
+def _tenant(request: Request) -> str:
+    tenant: str = request.state.tenant
+    return tenant
 
 
 def _own_base(request: Request) -> str:
@@ -86,50 +93,60 @@ def _page_response(request: Request, page_of: PageOf) -> Response:
 
 @authenticated
 async def list_rooms(request: Request) -> Response:
-    return _page_response(request, emulator_of(request).rooms.page)
+    rooms = emulator_of(request).rooms
+    tenant = _tenant(request)
+    return _page_response(request, lambda start, end, size: rooms.page(start, end, size, tenant))
 
 
 @authenticated
 async def create_room(request: Request) -> Response:
     settings = parse_create_room(await read_json(request))
-    room = emulator_of(request).rooms.create(settings)
+    room = emulator_of(request).rooms.create(settings, _tenant(request))
     return json_response(_room_renderer(request)(room), 201)
 
 
 @authenticated
 async def get_room(request: Request) -> Response:
-    room = emulator_of(request).rooms.get(request.path_params["room_id"])
+    room = emulator_of(request).rooms.get(request.path_params["room_id"], _tenant(request))
     return json_response(_room_renderer(request)(room))
 
 
 @authenticated
 async def update_room(request: Request) -> Response:
     changes = parse_update_room(await read_json(request))
-    room = emulator_of(request).rooms.update(request.path_params["room_id"], changes)
+    room = emulator_of(request).rooms.update(
+        request.path_params["room_id"], changes, _tenant(request)
+    )
     return json_response(_room_renderer(request)(room))
 
 
 @authenticated
 async def delete_room(request: Request) -> Response:
-    emulator_of(request).rooms.delete(request.path_params["room_id"])
+    emulator_of(request).rooms.delete(request.path_params["room_id"], _tenant(request))
     return Response(status_code=204)
 
 
 @authenticated
 async def get_recording(request: Request) -> Response:
-    recording = emulator_of(request).sessions.recording(request.path_params["recording_id"])
+    recording = emulator_of(request).sessions.recording(
+        request.path_params["recording_id"], _tenant(request)
+    )
     return json_response(recording_json(recording, recording_url(request, recording.id)))
 
 
 @authenticated
 async def delete_recording(request: Request) -> Response:
-    emulator_of(request).sessions.delete_recording(request.path_params["recording_id"])
+    emulator_of(request).sessions.delete_recording(
+        request.path_params["recording_id"], _tenant(request)
+    )
     return Response(status_code=204)
 
 
 @authenticated
 async def get_session_recordings(request: Request) -> Response:
-    recordings = emulator_of(request).sessions.session_recordings(request.path_params["session_id"])
+    recordings = emulator_of(request).sessions.session_recordings(
+        request.path_params["session_id"], _tenant(request)
+    )
     listed = [recording_json(r, recording_url(request, r.id)) for r in recordings]
     return json_response({"_embedded": {"recordings": listed}})
 
@@ -144,26 +161,29 @@ def _theme(request: Request, theme: Theme) -> dict[str, Any]:
 
 @authenticated
 async def list_themes(request: Request) -> Response:
-    themes = [_theme(request, theme) for theme in emulator_of(request).themes.all()]
+    themes = [_theme(request, theme) for theme in emulator_of(request).themes.all(_tenant(request))]
     return json_response(themes or {})  # the live service answered `{}`, not `[]`, for none
 
 
 @authenticated
 async def create_theme(request: Request) -> Response:
     settings = parse_create_theme(await read_json(request))
-    return json_response(_theme(request, emulator_of(request).themes.create(settings)), 201)
+    theme = emulator_of(request).themes.create(settings, _tenant(request))
+    return json_response(_theme(request, theme), 201)
 
 
 @authenticated
 async def get_theme(request: Request) -> Response:
-    theme = emulator_of(request).themes.get(request.path_params["theme_id"])
+    theme = emulator_of(request).themes.get(request.path_params["theme_id"], _tenant(request))
     return json_response(_theme(request, theme))
 
 
 @authenticated
 async def update_theme(request: Request) -> Response:
     changes = parse_update_theme(await read_json(request))
-    theme = emulator_of(request).themes.update(request.path_params["theme_id"], changes)
+    theme = emulator_of(request).themes.update(
+        request.path_params["theme_id"], changes, _tenant(request)
+    )
     return json_response(_theme(request, theme))
 
 
@@ -174,6 +194,7 @@ async def delete_theme(request: Request) -> Response:
         request.path_params["theme_id"],
         force=parse_force(request.query_params),
         detach=emulator.rooms.take_theme_off,
+        tenant=_tenant(request),
     )
     return Response(status_code=204)
 
@@ -182,8 +203,9 @@ async def delete_theme(request: Request) -> Response:
 async def list_theme_rooms(request: Request) -> Response:
     themes = emulator_of(request).themes
     theme_id = request.path_params["theme_id"]
+    tenant = _tenant(request)
     return _page_response(
-        request, lambda start, end, size: themes.rooms_page(theme_id, start, end, size)
+        request, lambda start, end, size: themes.rooms_page(theme_id, start, end, size, tenant)
     )
 
 
@@ -195,7 +217,7 @@ async def logo_upload_urls(request: Request) -> Response:
 @authenticated
 async def finalize_logos(request: Request) -> Response:
     emulator = emulator_of(request)
-    theme = emulator.themes.get(request.path_params["theme_id"])
+    theme = emulator.themes.get(request.path_params["theme_id"], _tenant(request))
     keys = parse_logo_keys(await read_json(request))
     try:
         finalized = emulator.logos.finalize(theme.theme_id, keys)
@@ -209,7 +231,8 @@ async def finalize_logos(request: Request) -> Response:
 @authenticated
 async def update_application(request: Request) -> Response:
     theme_id = parse_application_update(await read_json(request))
-    return json_response(application_json(emulator_of(request).themes.set_default(theme_id)))
+    application = emulator_of(request).themes.set_default(theme_id, _tenant(request))
+    return json_response(application_json(application))
 
 
 async def dial_in_numbers(request: Request) -> Response:

@@ -11,11 +11,13 @@ Every option can also come from the environment as `MEETINGS_EMULATOR_<NAME>`
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -106,6 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
         "require `Authorization: Bearer TOKEN` on the control plane (/_emulator/...)",
         default=None,
     )
+    option(
+        "tenancy",
+        "shared: every caller sees the same rooms; isolated: one tenant per api key or"
+        " application id",
+        default=defaults.tenancy,
+    )
+    option(
+        "tenants",
+        'a JSON file of named tenants: [{"name", "api_key"?, "application_id"?}, ...]',
+        default=None,
+    )
     option("dial-in-numbers", "a JSON file listing the dial-in numbers to serve", default=None)
     option(
         "recording-upload-delay",
@@ -130,15 +143,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_tenants(path: str) -> tuple[dict[str, str], ...]:
+    """Named tenants from a JSON array of `{"name", "api_key"?, "application_id"?}`."""
+    data = json.loads(Path(path).read_text())
+    allowed = {"name", "api_key", "application_id"}
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON array of tenants")
+    for n, item in enumerate(data):
+        if (
+            not isinstance(item, dict)
+            or "name" not in item
+            or not set(item) <= allowed
+            or not all(isinstance(value, str) and value for value in item.values())
+        ):
+            raise ValueError(
+                f"{path}: tenant {n} must be an object with a name and, optionally, an"
+                " api_key and an application_id (non-empty strings)"
+            )
+    return tuple(data)
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     public_key = args.public_key
     if public_key and "-----BEGIN" not in public_key:
         public_key = Path(public_key).read_text()
-    numbers = {}
+    files: dict[str, Any] = {}
     if args.dial_in_numbers:
-        numbers["dial_in_numbers"] = load_dial_in_numbers(args.dial_in_numbers)
+        files["dial_in_numbers"] = load_dial_in_numbers(args.dial_in_numbers)
+    if args.tenants:
+        files["tenants"] = load_tenants(args.tenants)
+    if args.tenancy not in ("shared", "isolated"):
+        raise ValueError("--tenancy must be shared or isolated")
     return Settings(
-        **numbers,
+        **files,
+        tenancy=args.tenancy,
         host=args.host,
         port=args.port,
         base_url=args.base_url,

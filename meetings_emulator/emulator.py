@@ -6,15 +6,17 @@ build one directly and drive the rules with no server at all.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from .auth import Authenticator
+from .auth import Authenticator, Principal
 from .callbacks import CallbackConfig, Callbacks
 from .clock import Clock
 from .events import EventLog
 from .ids import Ids
 from .logos import LogoStore
+from .models import DEFAULT_TENANT
 from .rooms import Rooms
 from .sessions import Sessions
 from .settings import Settings
@@ -53,6 +55,7 @@ class Emulator:
         # Who the emulator is to its callers: one application of one account.
         self.application_id = self.settings.application_id or self.ids.application_id
         self.account_id = self.settings.api_key or self.ids.account_id
+        self._callers: dict[str, Principal] = {}  # isolated tenants, by the caller that made them
         self._build_state(notify=None)
 
     def _build_state(self, notify: Callable[[], None] | None) -> None:
@@ -65,11 +68,7 @@ class Emulator:
             self.callbacks.notify = notify
         self.events.subscribe(self.callbacks.record)
         self.logos = LogoStore(self.clock, self.ids, self.ids.secret())
-        self.themes = Themes(
-            self.ids,
-            Application(self.application_id, self.account_id),
-            max_themes=self.settings.max_themes,
-        )
+        self.themes = Themes(self.ids, self._identify, max_themes=self.settings.max_themes)
         self.rooms = Rooms(
             self.clock,
             self.ids,
@@ -86,6 +85,36 @@ class Emulator:
             on_event=self.events,
             upload_delay=timedelta(seconds=self.settings.recording_upload_delay),
         )
+
+    # -- tenants ------------------------------------------------------------------------
+
+    def tenant_for(self, principal: Principal) -> str:
+        """Whose state a caller sees: a named tenant, the shared one, or its own."""
+        for tenant in self.settings.tenants:
+            if tenant.get(_TENANT_KEYS[principal.kind]) == principal.id:
+                return tenant["name"]
+        if self.settings.tenancy != "isolated":
+            return DEFAULT_TENANT
+        name = f"{principal.kind}:{principal.id}"
+        self._callers.setdefault(name, principal)
+        return name
+
+    def _identify(self, tenant: str) -> Application:
+        """The application and account a tenant is, as themes and PATCH /applications show."""
+        if tenant == DEFAULT_TENANT:
+            return Application(self.application_id, self.account_id)
+        named = {t["name"]: t for t in self.settings.tenants}.get(tenant)
+        if named is not None:
+            return Application(
+                named.get("application_id") or _derived_uuid(tenant),
+                named.get("api_key") or _derived_account(tenant),
+            )
+        caller = self._callers.get(tenant)
+        if caller is not None and caller.kind == "application":
+            return Application(caller.id, _derived_account(tenant))
+        if caller is not None:
+            return Application(_derived_uuid(tenant), caller.id)
+        return Application(_derived_uuid(tenant), _derived_account(tenant))
 
     def now(self) -> datetime:
         """Emulator time, once every transition due by then has happened."""
@@ -108,3 +137,15 @@ class Emulator:
         self.ids.reseed(seed if seed is not None else self.settings.seed)
         self.callback_config = self.callbacks.config
         self._build_state(notify=self.callbacks.notify)
+
+
+_TENANT_KEYS = {"api_key": "api_key", "application": "application_id"}
+
+
+def _derived_uuid(name: str) -> str:
+    """A stable application id for a tenant that did not name one."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"meetings-emulator:{name}"))
+
+
+def _derived_account(name: str) -> str:
+    return _derived_uuid(name).split("-")[0]

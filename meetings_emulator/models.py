@@ -122,6 +122,9 @@ class RoomChanges:
     available_features: dict[str, bool] = field(default_factory=dict)
 
 
+DEFAULT_TENANT = "default"
+
+
 @dataclass(slots=True, eq=False)
 class Room:
     serial: int
@@ -133,6 +136,7 @@ class Room:
     host_participant_id: str
     host_token: str
     unavailable: Unavailability | None = None
+    tenant: str = DEFAULT_TENANT
 
     @property
     def is_available(self) -> bool:

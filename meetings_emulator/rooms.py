@@ -12,6 +12,7 @@ The rules, in the API's terms:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -20,7 +21,15 @@ from .errors import BadRequestError, ForbiddenError, InputValidationError, NotFo
 from .events import Event, RoomExpired
 from .ids import Ids
 from .isotime import format_iso
-from .models import Page, Room, RoomChanges, RoomSettings, RoomType, Unavailability
+from .models import (
+    DEFAULT_TENANT,
+    Page,
+    Room,
+    RoomChanges,
+    RoomSettings,
+    RoomType,
+    Unavailability,
+)
 from .pagination import SerialIndex
 from .themes import Themes
 from .timers import Timer, Timers
@@ -52,11 +61,13 @@ class Rooms:
         self._on_event = on_event if on_event is not None else (lambda _event: None)
         self._themes = themes
         self._by_id: dict[str, Room] = {}
-        self._index = SerialIndex()
+        self._index = SerialIndex()  # every tenant's rooms, for the control plane
+        self._tenant_index: dict[str, SerialIndex] = {}
         self._codes_in_use: set[str] = set()
         self._expiry: dict[str, Timer] = {}
         self._next_serial = 1
         self._available = 0
+        self._available_in: Counter[str] = Counter()
 
     # -- time ---------------------------------------------------------------------------
 
@@ -68,16 +79,27 @@ class Rooms:
 
     # -- reading ------------------------------------------------------------------------
 
-    def get(self, room_id: str) -> Room:
+    def get(self, room_id: str, tenant: str | None = None) -> Room:
+        """The room, if it exists and (with `tenant`) belongs to that tenant."""
         self.now()
         room = self._by_id.get(room_id.lower())
-        if room is None:
+        if room is None or (tenant is not None and room.tenant != tenant):
             raise NotFoundError(f"Room {room_id} was not found")
         return room
 
-    def page(self, start_id: int | None, end_id: int | None, page_size: int) -> Page:
+    def page(
+        self, start_id: int | None, end_id: int | None, page_size: int, tenant: str | None = None
+    ) -> Page:
+        """A page of one tenant's rooms, or (without `tenant`) of everyone's."""
         self.now()
-        return self._index.page(start_id, end_id, page_size)
+        index = self._index if tenant is None else self._tenant_index.get(tenant, SerialIndex())
+        return index.page(start_id, end_id, page_size)
+
+    def available_in(self, tenant: str) -> int:
+        return self._available_in[tenant]
+
+    def all(self) -> list[Room]:
+        return self._index.rooms()
 
     @property
     def available_count(self) -> int:
@@ -88,7 +110,7 @@ class Rooms:
 
     # -- writing ------------------------------------------------------------------------
 
-    def create(self, settings: RoomSettings) -> Room:
+    def create(self, settings: RoomSettings, tenant: str = DEFAULT_TENANT) -> Room:
         now = self.now()
         if settings.type is RoomType.LONG_TERM:
             assert settings.expires_at is not None
@@ -97,10 +119,10 @@ class Rooms:
         else:
             expires_at = now + INSTANT_ROOM_LIFETIME
         if settings.theme_id is not None:
-            self._check_theme(settings.theme_id, "create room")
+            self._check_theme(settings.theme_id, "create room", tenant)
         elif settings.default_theme and self._themes is not None:
-            settings.theme_id = self._themes.application.default_theme_id
-        if self._available >= self.max_rooms:
+            settings.theme_id = self._themes.application(tenant).default_theme_id
+        if self._available_in[tenant] >= self.max_rooms:
             raise ForbiddenError(f"Maximum number of rooms for owner ({self.max_rooms}) exceeded")
 
         host_id = self._ids.uuid()
@@ -113,19 +135,22 @@ class Rooms:
             settings=settings,
             host_participant_id=host_id,
             host_token=self._ids.participant_token(host_id, now),
+            tenant=tenant,
         )
         self._next_serial += 1
         self._by_id[room.id] = room
         self._index.add(room)
+        self._tenant_index.setdefault(tenant, SerialIndex()).add(room)
         self._codes_in_use.add(room.meeting_code)
         self._available += 1
+        self._available_in[tenant] += 1
         self._schedule_expiry(room)
         if self._themes is not None:
             self._themes.attach(room)
         return room
 
-    def update(self, room_id: str, changes: RoomChanges) -> Room:
-        room = self.get(room_id)
+    def update(self, room_id: str, changes: RoomChanges, tenant: str | None = None) -> Room:
+        room = self.get(room_id, tenant)
         if not room.is_available:
             raise NotFoundError(f"Room {room_id} is not available: it has {room.unavailable}")
         if room.type is RoomType.INSTANT:
@@ -136,7 +161,7 @@ class Rooms:
         if changes.expires_at is not None:
             self._check_expiry(changes.expires_at, now, "update_details.expires_at")
         if "theme_id" in changes.fields and changes.theme_id is not None:
-            self._check_theme(changes.theme_id, "update room")
+            self._check_theme(changes.theme_id, "update room", room.tenant)
 
         settings = room.settings
         fields = changes.fields
@@ -161,9 +186,9 @@ class Rooms:
             setattr(settings.available_features, flag, value)
         return room
 
-    def delete(self, room_id: str) -> None:
+    def delete(self, room_id: str, tenant: str | None = None) -> None:
         """End a room's availability now (the public guide's DELETE). Deleting twice is harmless."""
-        room = self.get(room_id)
+        room = self.get(room_id, tenant)
         if room.is_available:
             self._end(room, self._clock.now(), Unavailability.DELETED)
 
@@ -206,8 +231,8 @@ class Rooms:
         """The room's theme was deleted: it has none now."""
         room.settings.theme_id = None
 
-    def _check_theme(self, theme_id: str, action: str) -> None:
-        if self._themes is None or theme_id not in self._themes:
+    def _check_theme(self, theme_id: str, action: str, tenant: str) -> None:
+        if self._themes is None or not self._themes.has(theme_id, tenant):
             raise BadRequestError(f"Failed to {action} because theme id {theme_id} not found")
 
     def _free_meeting_code(self) -> str:
@@ -226,6 +251,7 @@ class Rooms:
     def _end(self, room: Room, at: datetime, reason: Unavailability) -> None:
         room.unavailable = reason
         self._available -= 1
+        self._available_in[room.tenant] -= 1
         self._codes_in_use.discard(room.meeting_code)
         self.hold_expiry(room)
         self._on_event(RoomExpired(room, at, reason))

@@ -213,24 +213,32 @@ class Sessions:
         self._stop_recording(room, recording, self._clock.now())
         return recording
 
-    def recording(self, recording_id: str) -> Recording:
+    def _tenant_of(self, room_id: str) -> str:
+        return self._rooms.get(room_id).tenant
+
+    def recording(self, recording_id: str, tenant: str | None = None) -> Recording:
+        """A recording, if it exists and (with `tenant`) is of that tenant's rooms."""
         self._rooms.now()
         recording = self._recordings.get(recording_id)
-        if recording is None:
+        if recording is None or (
+            tenant is not None and self._tenant_of(recording.room_id) != tenant
+        ):
             raise NotFoundError(f"Recording {recording_id} was not found")
         return recording
 
-    def session_recordings(self, session_id: str) -> list[Recording]:
+    def session_recordings(self, session_id: str, tenant: str | None = None) -> list[Recording]:
         self._rooms.now()
         session = self._sessions.get(session_id)
-        if session is None:
+        if session is None or (tenant is not None and self._tenant_of(session.room_id) != tenant):
             raise NotFoundError(f"Failed to find session recordings by id: {session_id}")
         return [r for r in session.recordings if r.id in self._recordings]
 
-    def delete_recording(self, recording_id: str) -> None:
+    def delete_recording(self, recording_id: str, tenant: str | None = None) -> None:
         self._rooms.now()
         recording = self._recordings.get(recording_id)
-        if recording is None:
+        if recording is None or (
+            tenant is not None and self._tenant_of(recording.room_id) != tenant
+        ):
             raise NotFoundError("Could not find recording")
         if recording.status is not RecordingStatus.UPLOADED:
             raise InternalServerError(

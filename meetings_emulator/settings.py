@@ -42,6 +42,12 @@ class Settings:
     callback_timeout: float = 5.0  # seconds of real time for one attempt
     shutdown_grace: float = 5.0  # seconds of real time for a last attempt at what is pending
     log_level: str = "info"
+    # "shared": every caller sees one set of rooms and themes (the default);
+    # "isolated": each api key (Basic) or application id (JWT) has its own.
+    tenancy: str = "shared"
+    # Named tenants: {"name", "api_key"?, "application_id"?} each; a key and an application
+    # listed together share one tenant, in either mode.
+    tenants: tuple[dict[str, str], ...] = ()
     # When set, the control plane (/_emulator/...) needs `Authorization: Bearer <token>`.
     control_token: str | None = None
     # Rooms' guest and host links open the emulator's own meeting page (under /meet).

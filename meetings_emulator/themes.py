@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
 from .ids import Ids
-from .models import Page, Room
+from .models import DEFAULT_TENANT, Page, Room
 from .pagination import SerialIndex
 
 DEFAULT_MAX_THEMES = 1000
@@ -43,6 +43,7 @@ class Theme:
     short_company_url: str | None = None
     domain: str = THEME_DOMAIN
     logos: dict[str, str] = field(default_factory=dict)  # logo type -> storage key
+    tenant: str = DEFAULT_TENANT
 
 
 @dataclass(slots=True)
@@ -63,69 +64,72 @@ class ThemeSettings:
     short_company_url: str | None = None
 
 
-RoomsOfTheme = Callable[[str], list[Room]]
+Identify = Callable[[str], Application]
 
 
 class Themes:
+    """Every tenant's themes and application; each theme belongs to one tenant.
+
+    Names are unique within a tenant (its application); short company URLs across all."""
+
     def __init__(
-        self,
-        ids: Ids,
-        application: Application,
-        *,
-        max_themes: int = DEFAULT_MAX_THEMES,
-        taken_short_urls: Callable[[], set[str]] | None = None,
+        self, ids: Ids, identify: Identify, *, max_themes: int = DEFAULT_MAX_THEMES
     ) -> None:
         self._ids = ids
-        self.application = application
+        self._identify = identify  # a tenant's application and account, when first met
+        self._applications: dict[str, Application] = {}
         self.max_themes = max_themes
         self._themes: dict[str, Theme] = {}
         self._rooms: dict[str, SerialIndex] = {}  # theme id -> rooms that use it
-        # Short URLs are unique across tenants: other tenants' are asked for here.
-        self._taken_elsewhere = taken_short_urls or set
+
+    def application(self, tenant: str = DEFAULT_TENANT) -> Application:
+        found = self._applications.get(tenant)
+        if found is None:
+            found = self._applications[tenant] = self._identify(tenant)
+        return found
 
     # -- themes -------------------------------------------------------------------------
 
-    def __contains__(self, theme_id: object) -> bool:
-        return theme_id in self._themes
-
-    def all(self) -> list[Theme]:
-        return list(self._themes.values())
-
-    def get(self, theme_id: str) -> Theme:
+    def has(self, theme_id: str, tenant: str | None = None) -> bool:
         theme = self._themes.get(theme_id.lower())
-        if theme is None:
+        return theme is not None and (tenant is None or theme.tenant == tenant)
+
+    def all(self, tenant: str | None = None) -> list[Theme]:
+        return [t for t in self._themes.values() if tenant is None or t.tenant == tenant]
+
+    def get(self, theme_id: str, tenant: str | None = None) -> Theme:
+        if not self.has(theme_id, tenant):
             raise NotFoundError(f"could not find theme {theme_id}")
-        return theme
+        return self._themes[theme_id.lower()]
 
     def short_url(self, theme_id: str | None) -> str | None:
         theme = self._themes.get(theme_id) if theme_id is not None else None
         return theme.short_company_url if theme is not None else None
 
-    def short_urls(self) -> set[str]:
-        return {t.short_company_url for t in self._themes.values() if t.short_company_url}
-
-    def create(self, settings: ThemeSettings) -> Theme:
-        if len(self._themes) >= self.max_themes:
+    def create(self, settings: ThemeSettings, tenant: str = DEFAULT_TENANT) -> Theme:
+        if len(self.all(tenant)) >= self.max_themes:
             raise ForbiddenError(f"Maximum number of themes for owner ({self.max_themes}) exceeded")
         name = settings.theme_name or self._ids.uuid()
-        self._check_unique(name, settings.short_company_url, None)
+        self._check_unique(name, settings.short_company_url, None, tenant)
         assert settings.main_color is not None
         assert settings.brand_text is not None
+        application = self.application(tenant)
         theme = Theme(
             theme_id=self._ids.uuid(),
             theme_name=name,
-            account_id=self.application.account_id,
-            application_id=self.application.application_id,
+            account_id=application.account_id,
+            application_id=application.application_id,
             main_color=settings.main_color,
             brand_text=settings.brand_text,
             short_company_url=settings.short_company_url,
+            tenant=tenant,
         )
         self._themes[theme.theme_id] = theme
         self._rooms[theme.theme_id] = SerialIndex()
         return theme
 
-    def update(self, theme_id: str, changes: ThemeSettings) -> Theme:
-        theme = self.get(theme_id)
+    def update(self, theme_id: str, changes: ThemeSettings, tenant: str | None = None) -> Theme:
+        theme = self.get(theme_id, tenant)
         fields = changes.fields
         name = theme.theme_name
         if "theme_name" in fields:
@@ -133,7 +137,7 @@ class Themes:
         short = (
             changes.short_company_url if "short_company_url" in fields else theme.short_company_url
         )
-        self._check_unique(name, short, theme)
+        self._check_unique(name, short, theme, theme.tenant)
         theme.theme_name = name
         theme.short_company_url = short
         if changes.main_color is not None:
@@ -142,11 +146,19 @@ class Themes:
             theme.brand_text = changes.brand_text
         return theme
 
-    def delete(self, theme_id: str, *, force: bool, detach: Callable[[Room], None]) -> None:
-        theme = self.get(theme_id)
+    def delete(
+        self,
+        theme_id: str,
+        *,
+        force: bool,
+        detach: Callable[[Room], None],
+        tenant: str | None = None,
+    ) -> None:
+        theme = self.get(theme_id, tenant)
+        application = self.application(theme.tenant)
         rooms = self._rooms[theme.theme_id].rooms()
         in_use = [room for room in rooms if room.is_available]
-        is_default = self.application.default_theme_id == theme.theme_id
+        is_default = application.default_theme_id == theme.theme_id
         if (in_use or is_default) and not force:
             reasons = []
             if in_use:
@@ -158,25 +170,25 @@ class Themes:
         for room in rooms:
             detach(room)
         if is_default:
-            self.application.default_theme_id = None
+            application.default_theme_id = None
         del self._themes[theme.theme_id]
         del self._rooms[theme.theme_id]
 
     def set_logos(self, theme_id: str, keys: dict[str, str]) -> Theme:
-        theme = self.get(theme_id)
+        theme = self.get(theme_id)  # the caller found it in its tenant already
         theme.logos.update(keys)
         return theme
 
-    def _check_unique(self, name: str, short: str | None, itself: Theme | None) -> None:
+    def _check_unique(
+        self, name: str, short: str | None, itself: Theme | None, tenant: str
+    ) -> None:
         for other in self._themes.values():
             if other is itself:
                 continue
-            if other.theme_name == name:
+            if other.tenant == tenant and other.theme_name == name:
                 raise ConflictError("theme_name already exists in application")
-            if short is not None and other.short_company_url == short:
+            if short is not None and other.short_company_url == short:  # across tenants
                 raise ConflictError("short_company_url already exists")
-        if short is not None and short in self._taken_elsewhere():
-            raise ConflictError("short_company_url already exists")
 
     # -- rooms that use a theme -----------------------------------------------------------
 
@@ -191,18 +203,24 @@ class Themes:
             self._rooms[theme_id].remove(room)
 
     def rooms_page(
-        self, theme_id: str, start_id: int | None, end_id: int | None, page_size: int
+        self,
+        theme_id: str,
+        start_id: int | None,
+        end_id: int | None,
+        page_size: int,
+        tenant: str | None = None,
     ) -> Page:
-        if theme_id.lower() not in self._themes:
+        if not self.has(theme_id, tenant):
             raise NotFoundError(f"Failed to get rooms because theme id {theme_id} not found")
         return self._rooms[theme_id.lower()].page(start_id, end_id, page_size)
 
     # -- the application ------------------------------------------------------------------
 
-    def set_default(self, theme_id: str) -> Application:
-        if theme_id.lower() not in self._themes:
+    def set_default(self, theme_id: str, tenant: str = DEFAULT_TENANT) -> Application:
+        if not self.has(theme_id, tenant):
             raise BadRequestError(
                 f"Failed to update application because theme id {theme_id} not found"
             )
-        self.application.default_theme_id = theme_id.lower()
-        return self.application
+        application = self.application(tenant)
+        application.default_theme_id = theme_id.lower()
+        return application
