@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         'a JSON file of named tenants: [{"name", "api_key"?, "application_id"?}, ...]',
         default=None,
     )
+    option(
+        "state-file",
+        "load state from this file at start; save it there at shutdown and on"
+        " POST /_emulator/snapshot",
+        default=None,
+    )
     option("dial-in-numbers", "a JSON file listing the dial-in numbers to serve", default=None)
     option(
         "recording-upload-delay",
@@ -189,6 +195,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         public_url=args.public_url,
         local_links=args.local_links,
         control_token=args.control_token,
+        state_file=args.state_file,
         callback_url=args.callback_url,
         rooms_callback_url=args.rooms_callback_url,
         sessions_callback_url=args.sessions_callback_url,

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute
 
-from . import __version__, contract
+from . import __version__, contract, persistence
 from .callbacks import FINISHED
 from .clock import ClockError
 from .errors import ConflictError, InputValidationError, NotFoundError
@@ -197,6 +197,32 @@ async def tls_ca(request: Request) -> Response:
     return Response(ca_pem, media_type="application/x-pem-file")
 
 
+# -- state: export, import, save ---------------------------------------------------------
+
+
+async def get_snapshot(request: Request) -> Response:
+    return json_response(persistence.export_state(emulator_of(request)))
+
+
+async def put_snapshot(request: Request) -> Response:
+    """Replace all state with a snapshot (as `GET` gave it); the clock never goes back."""
+    persistence.import_state(emulator_of(request), await read_json(request))
+    return Response(status_code=204)
+
+
+async def save_snapshot(request: Request) -> Response:
+    """Save the state to the `--state-file` now, atomically."""
+    emulator = emulator_of(request)
+    path = emulator.settings.state_file
+    if path is None:
+        raise ConflictError("No state file: start the emulator with --state-file PATH")
+    state = persistence.export_state(emulator)
+    await asyncio.to_thread(persistence.save, path, state)
+    return json_response(
+        {"saved": path, "saved_at": state["saved_at"], "rooms": len(state["rooms"]["rooms"])}
+    )
+
+
 # -- the contract -------------------------------------------------------------------------
 
 
@@ -337,6 +363,9 @@ def routes() -> list[BaseRoute]:
         method_route("/_emulator/recordings/{recording_id}/stop", {"POST": stop_recording}),
         method_route(RECORDING_DOWNLOAD_PATH, {"GET": download_recording}),
         method_route("/_emulator/tls/ca.pem", {"GET": tls_ca}),
+        method_route(
+            "/_emulator/snapshot", {"GET": get_snapshot, "PUT": put_snapshot, "POST": save_snapshot}
+        ),
         method_route("/_emulator/openapi.yaml", {"GET": openapi_yaml}),
         method_route("/_emulator/openapi.json", {"GET": openapi_json}),
         method_route("/_emulator/docs", {"GET": docs}),

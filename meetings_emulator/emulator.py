@@ -131,10 +131,11 @@ class Emulator:
         self.clock.set(instant, frozen=frozen)
         return self.now()
 
-    def reset(self, seed: int | None = None) -> None:
+    def reset(self, seed: int | None = None, *, keep_sequence: bool = False) -> None:
         """Forget every room, session, recording, event, callback and timer (the clock and
         the callback configuration stay); with a seed, start the id sequence again from it."""
-        self.ids.reseed(seed if seed is not None else self.settings.seed)
+        if not keep_sequence:
+            self.ids.reseed(seed if seed is not None else self.settings.seed)
         self.callback_config = self.callbacks.config
         self._build_state(notify=self.callbacks.notify)
 

@@ -44,6 +44,24 @@ class Ids:
         """A 9-digit candidate; the caller keeps the codes in use and asks again on a clash."""
         return str(self._random.randint(MEETING_CODE_LOW, MEETING_CODE_HIGH))
 
+    def export(self) -> dict[str, Any]:
+        """Where a seeded sequence stands (so a restart from a state file goes on from there,
+        not over again), and the key that signed the rooms' participant tokens."""
+        position = None if self.seed is None else _plain_state(self._random.getstate())
+        return {
+            "seed": self.seed,
+            "position": position,
+            "token_key": self._token_key.hex(),
+            "token_key_id": self.token_key_id,
+        }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        self._token_key = bytes.fromhex(saved["token_key"])
+        self.token_key_id = saved["token_key_id"]
+        if saved.get("position") is not None and self.seed is not None:
+            version, internal, gauss = saved["position"]
+            self._random.setstate((version, tuple(internal), gauss))
+
     def secret(self, size: int = 32) -> bytes:
         """Random bytes for a signing key."""
         return self._random.randbytes(size)
@@ -75,3 +93,8 @@ class Ids:
             return jwt.decode(token, self._token_key, algorithms=["HS256"])
         except jwt.PyJWTError:
             return None
+
+
+def _plain_state(state: tuple[Any, ...]) -> list[Any]:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]

@@ -369,6 +369,15 @@ class LogoStore:
 
     # -- serving ------------------------------------------------------------------------
 
+    def export(self) -> dict[str, str]:
+        """The finalized images, base64 (temporary uploads are not kept)."""
+        with self._lock:
+            return {key: base64.b64encode(data).decode() for key, data in self._images.items()}
+
+    def restore(self, images: dict[str, str]) -> None:
+        with self._lock:
+            self._images = {key: base64.b64decode(data) for key, data in images.items()}
+
     def image(self, key: str) -> bytes | None:
         """The bytes of a finalized image, or None if no image has that key."""
         with self._lock:

@@ -172,6 +172,7 @@ class Recording:
     ended_at: datetime | None = None
     uploaded_at: datetime | None = None
     started_by: str | None = None
+    upload_due: datetime | None = None  # when a stopped recording will be uploaded
 
     @property
     def duration(self) -> int | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from .clock import Clock
 from .errors import BadRequestError, ForbiddenError, InputValidationError, NotFoundError
@@ -23,7 +24,11 @@ from .ids import Ids
 from .isotime import format_iso
 from .models import (
     DEFAULT_TENANT,
+    AvailableFeatures,
+    JoinApprovalLevel,
+    MicrophoneState,
     Page,
+    RecordingOptions,
     Room,
     RoomChanges,
     RoomSettings,
@@ -31,6 +36,7 @@ from .models import (
     Unavailability,
 )
 from .pagination import SerialIndex
+from .plain import plain, when
 from .themes import Themes
 from .timers import Timer, Timers
 
@@ -199,6 +205,38 @@ class Rooms:
                 room.expires_at = at
             self._end(room, at, Unavailability.EXPIRED)
 
+    # -- saving and restoring -------------------------------------------------------------
+
+    def export(self) -> dict[str, Any]:
+        """Every room, the next serial, and when each available room is due to expire."""
+        return {
+            "next_serial": self._next_serial,
+            "rooms": [plain(room) for room in self._index.rooms()],
+            "expiry": {
+                room_id: timer.due.isoformat()
+                for room_id, timer in self._expiry.items()
+                if not timer.cancelled
+            },
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back what `export` gave; expiry timers are armed again."""
+        for data in state["rooms"]:
+            room = room_from(data)
+            self._by_id[room.id] = room
+            self._index.add(room)
+            self._tenant_index.setdefault(room.tenant, SerialIndex()).add(room)
+            if room.is_available:
+                self._codes_in_use.add(room.meeting_code)
+                self._available += 1
+                self._available_in[room.tenant] += 1
+            if self._themes is not None:
+                self._themes.attach(room)
+        self._next_serial = state["next_serial"]
+        for room_id, due in state["expiry"].items():
+            room = self._by_id[room_id]
+            self._schedule(room, datetime.fromisoformat(due))
+
     def hold_expiry(self, room: Room) -> None:
         """No expiry while the room is in use (an instant room's meeting is on)."""
         timer = self._expiry.pop(room.id, None)
@@ -255,6 +293,30 @@ class Rooms:
         self._codes_in_use.discard(room.meeting_code)
         self.hold_expiry(room)
         self._on_event(RoomExpired(room, at, reason))
+
+
+def room_from(data: dict[str, Any]) -> Room:
+    settings = dict(data["settings"])
+    settings.update(
+        type=RoomType(settings["type"]),
+        expires_at=when(settings["expires_at"]),
+        recording_options=RecordingOptions(**settings["recording_options"]),
+        join_approval_level=JoinApprovalLevel(settings["join_approval_level"]),
+        microphone_state=MicrophoneState(settings["microphone_state"]),
+        available_features=AvailableFeatures(**settings["available_features"]),
+    )
+    created_at, expires_at = when(data["created_at"]), when(data["expires_at"])
+    assert created_at is not None
+    assert expires_at is not None
+    return Room(
+        **{
+            **data,
+            "created_at": created_at,
+            "expires_at": expires_at,
+            "settings": RoomSettings(**settings),
+            "unavailable": Unavailability(data["unavailable"]) if data["unavailable"] else None,
+        }
+    )
 
 
 def _add_years(instant: datetime, years: int) -> datetime:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from .clock import Clock
 from .errors import (
@@ -52,6 +53,7 @@ from .models import (
     Session,
     WaitingFor,
 )
+from .plain import plain, when
 from .rooms import Rooms
 from .timers import Timers
 
@@ -327,9 +329,86 @@ class Sessions:
         recording.status = RecordingStatus.STOPPED
         recording.ended_at = max(_whole_second(now), recording.started_at)
         self._emit(RecordingEnded(room, now, recording))
-        self._timers.schedule(now + self.upload_delay, lambda at: self._upload(room, recording, at))
+        self._schedule_upload(room, recording, now + self.upload_delay)
+
+    def _schedule_upload(self, room: Room, recording: Recording, due: datetime) -> None:
+        recording.upload_due = due
+        self._timers.schedule(due, lambda at: self._upload(room, recording, at))
 
     def _upload(self, room: Room, recording: Recording, at: datetime) -> None:
         recording.status = RecordingStatus.UPLOADED
         recording.uploaded_at = at
+        recording.upload_due = None
         self._emit(RecordingUploaded(room, at, recording))
+
+    # -- saving and restoring -------------------------------------------------------------
+
+    def export(self) -> dict[str, Any]:
+        """Every session, participant and recording, for a state file."""
+        return {
+            "sessions": [
+                {
+                    **plain(session, exclude=("participants", "recordings")),
+                    "participants": [plain(p) for p in session.participants.values()],
+                    "recordings": [r.id for r in session.recordings],
+                }
+                for session in self._sessions.values()
+            ],
+            "recordings": [plain(r) for r in self._recordings.values()],
+            "waiting": [plain(p) for room in self._waiting.values() for p in room.values()],
+            "met_before": sorted(self._met_before),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back what `export` gave (rooms must be restored first); re-arm uploads."""
+        recordings = {r["id"]: _recording(r) for r in state["recordings"]}
+        self._recordings = dict(recordings)
+        for data in state["sessions"]:
+            session = Session(
+                id=data["id"],
+                room_id=data["room_id"],
+                started_at=when(data["started_at"]),
+                ended_at=when(data["ended_at"]),
+                host_has_joined=data["host_has_joined"],
+            )
+            for person in data["participants"]:
+                participant = _participant(person)
+                session.participants[participant.id] = participant
+            session.recordings = [recordings[r] for r in data["recordings"] if r in recordings]
+            self._sessions[session.id] = session
+            if session.is_live:
+                self._live[session.room_id] = session
+        for person in state["waiting"]:
+            participant = _participant(person)
+            self._waiting.setdefault(participant.room_id, {})[participant.id] = participant
+        self._met_before = set(state["met_before"])
+        for recording in recordings.values():
+            if recording.status is RecordingStatus.STOPPED and recording.upload_due is not None:
+                room = self._rooms.get(recording.room_id)
+                self._schedule_upload(room, recording, recording.upload_due)
+
+
+def _participant(data: dict[str, Any]) -> Participant:
+    return Participant(
+        **{
+            **data,
+            "state": ParticipantState(data["state"]),
+            "waiting_for": WaitingFor(data["waiting_for"]) if data["waiting_for"] else None,
+            "arrived_at": when(data["arrived_at"]),
+            "joined_at": when(data["joined_at"]),
+            "left_at": when(data["left_at"]),
+        }
+    )
+
+
+def _recording(data: dict[str, Any]) -> Recording:
+    return Recording(
+        **{
+            **data,
+            "status": RecordingStatus(data["status"]),
+            "started_at": when(data["started_at"]),
+            "ended_at": when(data["ended_at"]),
+            "uploaded_at": when(data["uploaded_at"]),
+            "upload_due": when(data["upload_due"]),
+        }
+    )

@@ -48,6 +48,8 @@ class Settings:
     # Named tenants: {"name", "api_key"?, "application_id"?} each; a key and an application
     # listed together share one tenant, in either mode.
     tenants: tuple[dict[str, str], ...] = ()
+    # Where state is loaded from at start and saved to at shutdown and on request.
+    state_file: str | None = None
     # When set, the control plane (/_emulator/...) needs `Authorization: Bearer <token>`.
     control_token: str | None = None
     # Rooms' guest and host links open the emulator's own meeting page (under /meet).

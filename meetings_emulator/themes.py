@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
 from .ids import Ids
 from .models import DEFAULT_TENANT, Page, Room
 from .pagination import SerialIndex
+from .plain import plain
 
 DEFAULT_MAX_THEMES = 1000
 THEME_DOMAIN = "VCP"
@@ -189,6 +191,23 @@ class Themes:
                 raise ConflictError("theme_name already exists in application")
             if short is not None and other.short_company_url == short:  # across tenants
                 raise ConflictError("short_company_url already exists")
+
+    # -- saving and restoring -------------------------------------------------------------
+
+    def export(self) -> dict[str, Any]:
+        return {
+            "themes": [plain(theme) for theme in self._themes.values()],
+            "applications": {tenant: plain(app) for tenant, app in self._applications.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back what `export` gave (before the rooms, which attach to their themes)."""
+        for data in state["themes"]:
+            theme = Theme(**data)
+            self._themes[theme.theme_id] = theme
+            self._rooms[theme.theme_id] = SerialIndex()
+        for tenant, data in state["applications"].items():
+            self._applications[tenant] = Application(**data)
 
     # -- rooms that use a theme -----------------------------------------------------------
 

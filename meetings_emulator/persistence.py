@@ -1,0 +1,100 @@
+"""The emulator's state as one versioned JSON document, and state files saved atomically.
+
+What is kept: rooms (with their expiry due times), themes and applications, finalized logo
+images, sessions with their participants (waiting ones too), recordings (with pending
+uploads), the next room serial, the position of a seeded id sequence, and the clock. What
+is not: the callback log and pending deliveries, temporary logo uploads, and the event log.
+
+A save writes a temporary file beside the target, flushes it to disk, then renames it over
+the target, so a crash at any moment leaves either the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputValidationError
+from .isotime import format_iso, parse_iso
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
+
+FORMAT = "meetings-emulator-state"
+VERSION = 1
+PARTS = ("rooms", "themes", "sessions", "logos")
+
+
+def export_state(emulator: Emulator) -> dict[str, Any]:
+    emulator.now()
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "saved_at": format_iso(emulator.clock.now()),
+        "clock": {"now": emulator.clock.now().isoformat(), "frozen": emulator.clock.frozen},
+        "ids": emulator.ids.export(),
+        "rooms": emulator.rooms.export(),
+        "themes": emulator.themes.export(),
+        "sessions": emulator.sessions.export(),
+        "logos": emulator.logos.export(),
+    }
+
+
+def import_state(emulator: Emulator, state: Any) -> None:
+    """Replace the emulator's state with a saved one; the clock only ever moves forward."""
+    check(state)
+    emulator.reset(keep_sequence=True)
+    emulator.ids.restore(state["ids"])
+    emulator.themes.restore(state["themes"])
+    emulator.rooms.restore(state["rooms"])
+    emulator.sessions.restore(state["sessions"])
+    emulator.logos.restore(state["logos"])
+    saved = parse_iso(state["clock"]["now"])
+    if saved is not None and saved > emulator.clock.now():
+        emulator.clock.set(saved)
+    if state["clock"].get("frozen"):
+        emulator.clock.freeze()
+    emulator.now()
+
+
+def check(state: Any) -> None:
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise InputValidationError(f'"format" must be "{FORMAT}"')
+    if state.get("version") != VERSION:
+        raise InputValidationError(f'"version" must be {VERSION}: this emulator reads no other')
+    missing = [part for part in (*PARTS, "clock", "ids") if part not in state]
+    if missing:
+        raise InputValidationError.of([f'"{part}" is required' for part in missing])
+
+
+def save(path: str | Path, state: dict[str, Any]) -> None:
+    """Write `state` to `path` atomically: a temporary file, fsync, rename, fsync the folder."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(state, out, ensure_ascii=False, separators=(",", ":"))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def load(path: str | Path) -> dict[str, Any] | None:
+    """The state saved at `path`, or None if there is no file yet."""
+    target = Path(path)
+    if not target.exists():
+        return None
+    state: dict[str, Any] = json.loads(target.read_text(encoding="utf-8"))
+    return state
