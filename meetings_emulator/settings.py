@@ -37,7 +37,7 @@ class Settings:
     sessions_callback_url: str | None = None
     recordings_callback_url: str | None = None
     callback_secret: str | None = None
-    callback_max_attempts: int = 5
+    callback_max_attempts: int = 8  # 1 s doubling: 1-2 minutes of clock time in all
     callback_base_delay: float = 1.0  # seconds of emulator time before the first retry
     callback_timeout: float = 5.0  # seconds of real time for one attempt
     shutdown_grace: float = 5.0  # seconds of real time for a last attempt at what is pending

@@ -284,9 +284,20 @@ def test_receiver_failing_three_times_then_succeeding(
 
 
 def test_a_receiver_down_for_the_whole_budget(client: TestClient, receiver: Receiver) -> None:
-    receiver.answers = [500] * 5  # max_attempts is 5
+    receiver.answers = [500] * 8  # max_attempts is 8
     broken = client.post(f"{V1}/rooms", json={"display_name": "broken"}).json()
     join(client, broken["id"], "A")
+    flush(client)
+    assert receiver.inbox.events == ["session:started"]  # broken room's first try, 500
+
+    for _ in range(9):
+        advance(client, 70)
+        flush(client)
+    log = client.get("/_emulator/callbacks", params={"room_id": broken["id"]}).json()
+    first, second = log["deliveries"]
+    assert (first["status"], len(first["attempts"])) == ("failed", 8)
+    assert second["status"] == "delivered"  # given up on the first, the next goes on, in order
+
     healthy = client.post(
         f"{V1}/rooms",
         json={
@@ -294,17 +305,6 @@ def test_a_receiver_down_for_the_whole_budget(client: TestClient, receiver: Rece
             "callback_urls": {"sessions_callback_url": receiver.at("b")},
         },
     ).json()
-    flush(client)
-    assert receiver.inbox.events == ["session:started"]  # broken room's first try, 500
-
-    for _ in range(6):
-        advance(client, 20)
-        flush(client)
-    log = client.get("/_emulator/callbacks", params={"room_id": broken["id"]}).json()
-    first, second = log["deliveries"]
-    assert (first["status"], len(first["attempts"])) == ("failed", 5)
-    assert second["status"] == "delivered"  # given up on the first, the next goes on, in order
-
     join(client, healthy["id"], "B")
     flush(client)
     other = [i.event for i in receiver.inbox.received if i.path == "/b"]
@@ -499,3 +499,41 @@ def test_a_send_that_raises_is_logged_as_a_failed_attempt(receiver: Receiver) ->
         [first, _] = client.get("/_emulator/callbacks").json()["deliveries"]
     assert first["status"] == "retrying"
     assert first["attempts"][0]["error"] == "RuntimeError: transport broke"
+
+
+def test_receiver_down_for_30_seconds_of_clock_time_then_up(
+    client: TestClient, receiver: Receiver
+) -> None:
+    """Every event is delivered exactly once, in per-room order, once the receiver is back."""
+    receiver.answers = [503] * 1000  # down
+    rooms = [client.post(f"{V1}/rooms", json={"display_name": f"r{n}"}).json() for n in range(3)]
+    people = [join(client, room["id"], "A") for room in rooms]
+    for room, person in zip(rooms, people, strict=True):
+        leave(client, room["id"], person)
+    for _ in range(6):  # 30 s of clock time, in steps, while it is down
+        advance(client, 5)
+        flush(client)
+    assert receiver.inbox.received  # it was tried...
+    assert all(
+        d["status"] != "delivered" for d in client.get("/_emulator/callbacks").json()["deliveries"]
+    )
+
+    receiver.answers = []  # up again
+    down_calls = len(receiver.inbox.received)
+    for _ in range(10):
+        advance(client, 30)
+        flush(client)
+    delivered = receiver.inbox.received[down_calls:]
+    log = client.get("/_emulator/callbacks").json()["deliveries"]
+    failed = [d for d in log if d["status"] == "failed"]
+    assert failed == []  # the budget (8 attempts, 1 s doubling) outlasts 30 s of clock time
+    ids = [item.headers["x-meetings-event-id"] for item in delivered]
+    assert len(ids) == len(set(ids)) == len(log) == 12  # each of the 12 events, once
+    for room in rooms:
+        events = [i.event for i in delivered if i.payload.get("room_id") == room["id"]]
+        assert events == [
+            "session:started",
+            "session:participant:joined",
+            "session:participant:left",
+            "session:ended",
+        ]
