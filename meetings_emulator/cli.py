@@ -271,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # A line per request costs more than many requests do: only when debugging.
+        access_log=settings.log_level in ("debug", "trace"),
         lifespan="on",
         **tls_options,
     )
