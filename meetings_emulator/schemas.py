@@ -410,8 +410,12 @@ def parse_callback_config(body: Any) -> dict[str, Any]:
 THEME_NAME_MAX = 200
 BRAND_TEXT_MAX = 200
 SHORT_URL_MAX = 128
-MAIN_COLOR = re.compile(r"#([a-fA-F0-9]{6}|[a-fA-F0-9]{3})$")
-SHORT_URL = re.compile(r"^(?=.*[a-zA-Z_~-])([a-zA-Z0-9_~-]+)$")
+# The published patterns, as Joi applied them: a search (JavaScript's `test`), where `$` is
+# the very end of the text (Python's `\Z`; Python's own `$` also matches before a newline).
+MAIN_COLOR_PATTERN = r"#([a-fA-F0-9]{6}|[a-fA-F0-9]{3})$"
+SHORT_URL_PATTERN = r"^(?=.*[a-zA-Z_~-])([a-zA-Z0-9_~-]+)$"
+MAIN_COLOR = re.compile(MAIN_COLOR_PATTERN.replace("$", r"\Z"))
+SHORT_URL = re.compile(SHORT_URL_PATTERN.replace("$", r"\Z"))
 THEME_KEYS = ("theme_name", "main_color", "brand_text", "short_company_url")
 
 
@@ -423,10 +427,10 @@ def _theme_fields(check: _Checker, fields: Mapping[str, Any], label: str) -> The
         )
     if "main_color" in fields:
         color = check.string(fields["main_color"], label + "main_color", max_length=7)
-        if color is not None and not MAIN_COLOR.match(color):
+        if color is not None and not MAIN_COLOR.search(color):
             check.fail(
                 f'"{label}main_color" with value "{color}" fails to match the required pattern:'
-                f" {MAIN_COLOR.pattern}"
+                f" {MAIN_COLOR_PATTERN}"
             )
         settings.main_color = color
     if "brand_text" in fields:
@@ -440,10 +444,10 @@ def _theme_fields(check: _Checker, fields: Mapping[str, Any], label: str) -> The
             max_length=SHORT_URL_MAX,
             nullable=True,
         )
-        if short is not None and not SHORT_URL.match(short):
+        if short is not None and not SHORT_URL.search(short):
             check.fail(
                 f'"{label}short_company_url" with value "{short}" fails to match the required'
-                f" pattern: {SHORT_URL.pattern}"
+                f" pattern: {SHORT_URL_PATTERN}"
             )
             short = None
         settings.short_company_url = short

@@ -507,3 +507,20 @@ def test_s3_errors_are_xml(client: TestClient) -> None:
     missing = client.get("/_emulator/logos/logos/nothing.png")
     assert missing.status_code == 404
     assert ET.fromstring(missing.content).findtext("Code") == "NoSuchKey"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "accepted"),
+    [
+        ("main_color", "#fff\n", False),  # the published `$` is the end of the text
+        ("main_color", "x#fff", True),  # Joi searched: the published pattern has no `^`
+        ("short_company_url", "acme\n", False),
+    ],
+)
+def test_theme_patterns_are_applied_as_the_live_api_did(
+    client: TestClient, field: str, value: str, accepted: bool
+) -> None:
+    response = client.post(f"{V1}/themes", json={**THEME, field: value})
+    assert response.status_code == (201 if accepted else 400)
+    if accepted:
+        assert response.json()[field] == value
