@@ -12,7 +12,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
-from . import api, control
+from . import api, control, persistence, resilience
 from .callbacks import Sender
 from .clock import Clock
 from .emulator import Emulator
@@ -46,6 +46,12 @@ def create_app(
     """
     emulator = Emulator(settings, clock=clock, ids=ids)
     sender = Sender(lambda: emulator.callbacks, emulator.clock, transport=transport)
+    state_file = emulator.settings.state_file
+    if state_file is not None:
+        saved = persistence.load(state_file)
+        if saved is not None:
+            persistence.import_state(emulator, saved)
+            log.info("loaded %d rooms from %s", len(emulator.rooms), state_file)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -61,9 +67,12 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await sender.close(emulator.settings.shutdown_grace)
+            if state_file is not None:
+                persistence.save(state_file, persistence.export_state(emulator))
+                log.info("saved %d rooms to %s", len(emulator.rooms), state_file)
 
     app = Starlette(
-        routes=[*api.routes(), *control.routes()],
+        routes=[*api.routes(), *control.routes(), *resilience.routes()],
         exception_handlers={
             MeetingsError: on_meetings_error,
             HTTPException: on_http_error,
@@ -72,6 +81,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.emulator = emulator
+    resilience.install(app, sender)
     return app
 
 

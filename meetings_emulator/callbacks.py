@@ -23,11 +23,11 @@ import json
 import logging
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -70,7 +70,7 @@ class CallbackConfig:
     sessions_url: str | None = None
     recordings_url: str | None = None
     secret: str | None = None
-    max_attempts: int = 5
+    max_attempts: int = 8
     base_delay: float = 1.0
     timeout: float = 5.0
 
@@ -330,6 +330,23 @@ class Callbacks:
         return iter(self.deliveries())
 
 
+Post = Callable[[Delivery, float], Awaitable[Attempt]]
+
+
+class DeliveryFaults(Protocol):
+    """Deliberate faults in deliveries (slow, duplicated, reordered): `resilience.py`'s
+    `CallbackFaults`. Given a delivery, it decides how to send it with `post` (one real
+    attempt), looking at what is `queued`, and returns the attempt to log."""
+
+    async def attempt(
+        self,
+        delivery: Delivery,
+        timeout: float,
+        post: Post,
+        queued: Callable[[], list[Delivery]],
+    ) -> Attempt: ...
+
+
 class Sender:
     """Posts deliveries over HTTP from the app's event loop."""
 
@@ -344,35 +361,40 @@ class Sender:
         self._clock = clock
         self._transport = transport
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake = asyncio.Event()
+        # Made when the sender starts, in the loop it runs in (an app may run in several).
+        self._wake: asyncio.Event | None = None
+        self._limit: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._limit = asyncio.Semaphore(MAX_PARALLEL)
         self._client: httpx.AsyncClient | None = None
+        # Consulted by every attempt when set (`resilience.install` sets it).
+        self.faults: DeliveryFaults | None = None
 
     def wake(self) -> None:
         """Thread-safe: there may be something to send."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
+        loop, event = self._loop, self._wake
+        if loop is None or event is None or loop.is_closed():
             return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
-            self._wake.set()
+            event.set()
         else:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(self._wake.set)
+                loop.call_soon_threadsafe(event.set)
 
     async def run(self) -> None:
         """Until cancelled: whenever woken, start sending every room's ready head."""
+        self._wake = wake = asyncio.Event()
+        self._limit = asyncio.Semaphore(MAX_PARALLEL)
         self._loop = asyncio.get_running_loop()
         self._client = httpx.AsyncClient(transport=self._transport, follow_redirects=False)
-        self._wake.set()
+        wake.set()
         try:
             while True:
-                await self._wake.wait()
-                self._wake.clear()
+                await wake.wait()
+                wake.clear()
                 for delivery in self._outbox().take_ready():
                     task = asyncio.create_task(self._send(self._outbox(), delivery))
                     self._tasks.add(task)
@@ -381,11 +403,21 @@ class Sender:
             self._loop = None
 
     async def _send(self, outbox: Callbacks, delivery: Delivery) -> None:
+        assert self._limit is not None
         async with self._limit:
             attempt = await self.attempt(delivery, outbox.config.timeout)
         outbox.settle(delivery, attempt)
 
     async def attempt(self, delivery: Delivery, timeout: float) -> Attempt:
+        """One attempt at a delivery, through the fault rules when there are any."""
+        if self.faults is not None:
+            return await self.faults.attempt(
+                delivery, timeout, self.post, lambda: self._outbox().pending()
+            )
+        return await self.post(delivery, timeout)
+
+    async def post(self, delivery: Delivery, timeout: float) -> Attempt:
+        """POST the delivery once; whatever happens is the attempt's outcome."""
         assert self._client is not None
         assert delivery.url is not None
         started = self._clock.elapsed()

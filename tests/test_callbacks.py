@@ -537,3 +537,13 @@ def test_receiver_down_for_30_seconds_of_clock_time_then_up(
             "session:participant:left",
             "session:ended",
         ]
+
+
+def test_one_app_can_run_in_one_loop_after_another(receiver: Receiver) -> None:
+    app = emulator_app(receiver)
+    for name in ("first", "second"):
+        with TestClient(app, headers={"Authorization": BASIC}) as client:
+            room = client.post(f"{V1}/rooms", json={"display_name": name}).json()
+            join(client, room["id"], "A")
+            flush(client)
+    assert receiver.inbox.events.count("session:started") == 2
