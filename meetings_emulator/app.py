@@ -12,7 +12,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
-from . import api, control, persistence, resilience
+from . import api, control, dashboard, persistence, resilience
 from .callbacks import Sender
 from .clock import Clock
 from .emulator import Emulator
@@ -72,7 +72,7 @@ def create_app(
                 log.info("saved %d rooms to %s", len(emulator.rooms), state_file)
 
     app = Starlette(
-        routes=[*api.routes(), *control.routes(), *resilience.routes()],
+        routes=[*api.routes(), *control.routes(), *dashboard.routes(), *resilience.routes()],
         exception_handlers={
             MeetingsError: on_meetings_error,
             HTTPException: on_http_error,

@@ -273,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_level=settings.log_level,
         # A line per request costs more than many requests do: only when debugging.
         access_log=settings.log_level in ("debug", "trace"),
+        timeout_graceful_shutdown=5,
         lifespan="on",
         **tls_options,
     )

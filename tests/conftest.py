@@ -80,7 +80,13 @@ def serving(app: Starlette, *, tls: TlsFiles | None = None, port: int = 0) -> It
         options = {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)}
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            **options,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
