@@ -85,7 +85,6 @@ def serving(app: Starlette, *, tls: TlsFiles | None = None, port: int = 0) -> It
             port=port,
             log_level="warning",
             lifespan="on",
-            timeout_graceful_shutdown=5,
             **options,
         )
     )
