@@ -64,6 +64,7 @@ from .ids import Ids
 from .isotime import format_iso
 from .logos import LOGO_PATH, UPLOAD_PATH
 from .media import RECORDING_DOWNLOAD_PATH
+from .schemas import Checker
 from .settings import LOCAL_MEETING_PATH
 from .web import error_body, json_response, method_route, read_json
 
@@ -972,42 +973,21 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-class _Check:
-    """Collects every problem in a rule, each naming its field, as the API's messages do."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def fail(self, message: str) -> None:
-        self.problems.append(message)
-
-    def raise_if_any(self) -> None:
-        if self.problems:
-            raise InputValidationError.of(self.problems)
+class _Check(Checker):
+    """The API's field checks, plus the fault rules' own (effects, latency, times)."""
 
     def object(self, value: Any, label: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(f'"{label}" must be of type object')
+        found = super().object(value, label, allowed)
+        if found is None:  # not an object: nothing more to check
             self.raise_if_any()
-        prefix = "" if label == "value" else f"{label}."
-        self.problems.extend(
-            f'"{prefix}{key}" is not allowed' for key in value if key not in allowed
-        )
-        return value
+        assert found is not None
+        return found
 
     def text(self, fields: Mapping[str, Any], label: str) -> str | None:
         if fields.get(label) is None:
             return None
-        value = fields[label]
-        if not isinstance(value, str):
-            self.fail(f'"{label}" must be a string')
-        elif value == "":
-            self.fail(f'"{label}" is not allowed to be empty')
-        elif len(value) > MAX_TEXT:
-            self.fail(f'"{label}" length must be less than or equal to {MAX_TEXT} characters long')
-        else:
-            return value
-        return None
+        found: str | None = self.string(fields[label], label, max_length=MAX_TEXT)
+        return found
 
     def effect(self, fields: Mapping[str, Any], allowed: tuple[str, ...]) -> Mapping[str, Any]:
         if "effect" not in fields:

@@ -78,7 +78,7 @@ def valid_url(url: str) -> bool:
     return bool(parsed.hostname)
 
 
-class _Checker:
+class Checker:
     """Collects problems while reading one JSON object."""
 
     def __init__(self) -> None:
@@ -192,7 +192,7 @@ class _Checker:
 
 
 def parse_create_room(body: Any) -> RoomSettings:
-    check = _Checker()
+    check = Checker()
     fields = check.object(body, "value", CREATE_ROOM_KEYS)
     if fields is None:
         raise InputValidationError.of(check.problems)
@@ -250,7 +250,7 @@ def parse_create_room(body: Any) -> RoomSettings:
     return settings
 
 
-def _recording_options(check: _Checker, value: Any) -> RecordingOptions:
+def _recording_options(check: Checker, value: Any) -> RecordingOptions:
     options = RecordingOptions()
     body = check.object(value, "recording_options", ("auto_record", "record_only_owner"))
     for key in ("auto_record", "record_only_owner"):
@@ -260,7 +260,7 @@ def _recording_options(check: _Checker, value: Any) -> RecordingOptions:
 
 
 def parse_update_room(body: Any) -> RoomChanges:
-    check = _Checker()
+    check = Checker()
     details = _update_details(check, body, UPDATE_ROOM_KEYS)
 
     changes = RoomChanges(fields=frozenset(details))
@@ -298,7 +298,7 @@ def parse_update_room(body: Any) -> RoomChanges:
 
 def parse_page_query(query: Mapping[str, str]) -> tuple[int | None, int | None, int]:
     """`start_id`, `end_id` and `page_size` from a listing's query string."""
-    check = _Checker()
+    check = Checker()
     start_id = _query_int(check, query, "start_id", minimum=0)
     end_id = _query_int(check, query, "end_id", minimum=0)
     page_size = _query_int(check, query, "page_size", minimum=1, maximum=MAX_PAGE_SIZE)
@@ -307,7 +307,7 @@ def parse_page_query(query: Mapping[str, str]) -> tuple[int | None, int | None, 
 
 
 def _query_int(
-    check: _Checker,
+    check: Checker,
     query: Mapping[str, str],
     name: str,
     *,
@@ -336,7 +336,7 @@ PARTICIPANT_TYPE_MAX = 50
 
 def parse_participant(body: Any) -> tuple[str, bool, str]:
     """`{"name", "is_host"?, "type"?}` for someone joining through the control plane."""
-    check = _Checker()
+    check = Checker()
     fields = check.object(body, "value", ("name", "is_host", "type"))
     if fields is None:
         raise InputValidationError.of(check.problems)
@@ -355,7 +355,7 @@ def parse_participant(body: Any) -> tuple[str, bool, str]:
 
 def parse_recording_start(body: Any) -> str | None:
     """`{"participant_id"?}`: who starts the recording (a host, where the room says so)."""
-    check = _Checker()
+    check = Checker()
     fields = check.object(body, "value", ("participant_id",))
     if fields is None:
         raise InputValidationError.of(check.problems)
@@ -372,7 +372,7 @@ CALLBACK_CONFIG_URLS = ("url", "rooms_url", "sessions_url", "recordings_url")
 def parse_callback_config(body: Any) -> dict[str, Any]:
     """Changes to the callback configuration: URLs (or null to clear), `secret` (or null),
     `max_attempts` (1-20), `base_delay` and `timeout` (seconds, 0-3600 and 0.1-60)."""
-    check = _Checker()
+    check = Checker()
     fields = check.object(
         body, "value", (*CALLBACK_CONFIG_URLS, "secret", "max_attempts", "base_delay", "timeout")
     )
@@ -419,7 +419,7 @@ SHORT_URL = re.compile(SHORT_URL_PATTERN.replace("$", r"\Z"))
 THEME_KEYS = ("theme_name", "main_color", "brand_text", "short_company_url")
 
 
-def _theme_fields(check: _Checker, fields: Mapping[str, Any], label: str) -> ThemeSettings:
+def _theme_fields(check: Checker, fields: Mapping[str, Any], label: str) -> ThemeSettings:
     settings = ThemeSettings(fields=frozenset(k for k in fields if k in THEME_KEYS))
     if "theme_name" in fields:
         settings.theme_name = check.string(
@@ -455,7 +455,7 @@ def _theme_fields(check: _Checker, fields: Mapping[str, Any], label: str) -> The
 
 
 def parse_create_theme(body: Any) -> ThemeSettings:
-    check = _Checker()
+    check = Checker()
     fields = check.object(body, "value", THEME_KEYS)
     if fields is None:
         raise InputValidationError.of(check.problems)
@@ -468,14 +468,14 @@ def parse_create_theme(body: Any) -> ThemeSettings:
 
 
 def parse_update_theme(body: Any) -> ThemeSettings:
-    check = _Checker()
+    check = Checker()
     details = _update_details(check, body, THEME_KEYS)
     settings = _theme_fields(check, details, "update_details.")
     check.raise_if_any()
     return settings
 
 
-def _update_details(check: _Checker, body: Any, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+def _update_details(check: Checker, body: Any, allowed: tuple[str, ...]) -> Mapping[str, Any]:
     """The non-empty `update_details` object of an update body, or the problems found."""
     outer = check.object(body, "value", ("update_details",))
     if outer is not None and "update_details" not in outer:
@@ -494,7 +494,7 @@ def _update_details(check: _Checker, body: Any, allowed: tuple[str, ...]) -> Map
 
 def parse_application_update(body: Any) -> str:
     """`{"update_details": {"default_theme_id": uuid}}` (the bare form of the early spec too)."""
-    check = _Checker()
+    check = Checker()
     if isinstance(body, dict) and "default_theme_id" in body and "update_details" not in body:
         body = {"update_details": body}
     details = _update_details(check, body, ("default_theme_id",))
@@ -520,7 +520,7 @@ def parse_force(query: Mapping[str, str]) -> bool:
 
 def parse_logo_keys(body: Any) -> list[str]:
     """`{"keys": [...]}`: plain strings (as the SDKs send) or `{"key": ...}` (as the spec says)."""
-    check = _Checker()
+    check = Checker()
     fields = check.object(body, "value", ("keys",))
     if fields is None:
         raise InputValidationError.of(check.problems)
