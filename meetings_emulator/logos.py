@@ -105,6 +105,15 @@ def logo_url(base_url: str, key: str) -> str:
     return base_url.rstrip("/") + LOGO_PATH.format(key=key)
 
 
+# What XML 1.0 cannot hold at all, even escaped: most control characters, lone surrogates.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(value: str) -> str:
+    """`value` as XML text; characters XML cannot carry become U+FFFD."""
+    return escape(NOT_XML.sub("\ufffd", value))
+
+
 class S3Error(Exception):
     """An S3 error, answered as S3 answers it: an XML `<Error>` body with `status`."""
 
@@ -129,7 +138,7 @@ class S3Error(Exception):
         """The error body, as S3 writes it."""
         parts = [("Code", self.code), ("Message", self.message), *self.details.items()]
         parts += [("RequestId", self.request_id), ("HostId", self.host_id)]
-        inner = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in parts)
+        inner = "".join(f"<{name}>{_xml_text(value)}</{name}>" for name, value in parts)
         return f'<?xml version="1.0" encoding="UTF-8"?>\n<Error>{inner}</Error>'.encode()
 
 

@@ -7,21 +7,34 @@ in-process against the ASGI app with a frozen clock and seeded ids).
 One answer is a 5xx on purpose: deleting a recording that is not uploaded yet answers 500,
 as the live API's reference documents. For that operation alone `not_a_server_error` is
 replaced by a check that lets through that documented 500 and no other.
+
+The document's `webhooks` are checked against the callbacks the emulator really sends in a
+whole meeting, captured by an `httpx.MockTransport` (no test touches the network).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import io
+import json
 import re
+import threading
 from collections import Counter
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
+from xml.etree import ElementTree
 
 import httpx
+import jsonschema_rs
 import pytest
 import schemathesis
 import yaml
 from hypothesis import HealthCheck, settings
+from PIL import Image
 from schemathesis.checks import (
     CheckContext,
     CheckFunction,
@@ -33,6 +46,7 @@ from schemathesis.checks import (
 from schemathesis.config import SchemathesisConfig
 from starlette.applications import Starlette
 from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from meetings_emulator.app import create_app
 from meetings_emulator.clock import Clock
@@ -44,6 +58,9 @@ AUTH = {"Authorization": "Basic YWFhMDEyOmFiYzEyMzQ1Njc4OQ=="}
 SEED = 7
 START = datetime(2026, 1, 1, tzinfo=UTC)
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+CONVERTER = re.compile(r":\w+}")
+# The one API operation the live reference (and so the emulator) leaves open.
+OPEN_API_OPERATIONS = frozenset({"listDialInNumbers", "betaListDialInNumbers"})
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -56,11 +73,11 @@ DELIBERATE_500_MESSAGE = re.compile(
     r"^Recording \S+ cannot be deleted while it is (started|stopped|paused):"
     r" only uploaded recordings can be deleted$"
 )
-# Deterministic runs, small enough for the whole file to take well under a minute.
-# A function-scoped `fresh_app` fixture is shared by every example of one operation on purpose:
-# state built by earlier examples (rooms, a moved clock) is part of what gets tested.
+# Deterministic runs, small enough for the whole file (some 60 operations) to take about a
+# minute. A function-scoped `fresh_app` fixture is shared by every example of one operation on
+# purpose: state built by earlier examples (rooms, a moved clock) is part of what gets tested.
 FUZZ_SETTINGS = settings(
-    max_examples=50,
+    max_examples=35,
     derandomize=True,
     database=None,
     deadline=None,
@@ -90,7 +107,9 @@ def make_app(settings: Settings | None = None) -> Starlette:
     )
 
 
+@cache
 def load_document() -> dict[str, Any]:
+    """The document, parsed once (callers only read it)."""
     with SPEC_PATH.open(encoding="utf-8") as file:
         document: dict[str, Any] = yaml.safe_load(file)
     return document
@@ -118,11 +137,14 @@ def documented_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def served_operations(app: Starlette) -> set[tuple[str, str]]:
+    """Each route's methods and path, its parameters' converters left out (`{key:path}` is
+    `{key}` in the document)."""
     operations: set[tuple[str, str]] = set()
     for route in app.routes:
         assert isinstance(route, Route), f"unexpected route type: {route!r}"
         assert route.methods is not None
-        operations |= {(method, route.path) for method in route.methods if method != "HEAD"}
+        path = CONVERTER.sub("}", route.path)
+        operations |= {(method, path) for method in route.methods if method != "HEAD"}
     return operations
 
 
@@ -146,9 +168,32 @@ def checks_for(case: schemathesis.Case) -> list[CheckFunction]:
     return CHECKS
 
 
+# Characters XML 1.0 does not allow, even escaped.
+NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def s3_error_fields(content: bytes) -> dict[str, str]:
+    root = ElementTree.fromstring(content)
+    assert root.tag == "Error", f"not an S3 error document: {content!r}"
+    return {child.tag: child.text or "" for child in root}
+
+
+@schemathesis.deserializer("application/xml")
+def s3_error_document(_ctx: Any, response: schemathesis.Response) -> dict[str, str]:
+    """The emulated bucket's `<Error>` documents, as the object of their child elements the
+    document's `S3Error` schema describes, so their answers are checked too.
+
+    Characters XML cannot hold come back as U+FFFD (see `test_s3_errors_are_well_formed_xml`)."""
+    return s3_error_fields(response.content)
+
+
 SCHEMA = schemathesis.openapi.from_path(SPEC_PATH)
 # Requests go in-process to the `app=` given on each call; this only names the host they carry.
 SCHEMA.config.update(base_url="http://testserver")
+# `flush` waits (up to `timeout`, 300 s at most) for callbacks still being sent. The fuzz test
+# calls it on a fresh app, with nothing to wait for; a stateful run, which makes callbacks,
+# leaves it out (the chosen requests below call it with a small timeout).
+STATEFUL_SCHEMA = SCHEMA.exclude(operation_id=["flushCallbacks"])
 # The meeting's operations alone, following only the links the document declares (no inferred
 # ones): in a run over the whole document, the rooms' operations use up most of the steps.
 MEETING_SCHEMA = schemathesis.openapi.from_path(
@@ -214,6 +259,19 @@ def test_operation_ids_are_unique_and_links_name_real_operations() -> None:
     assert linked, "the document has no links for stateful testing"
     assert linked <= set(ids)
     assert {"getRoom", "updateRoom", "betaGetRoom", "betaUpdateRoom"} <= linked
+    # create theme -> get / update / delete / its rooms / logos / default, and a room with it
+    assert {
+        "getTheme",
+        "updateTheme",
+        "deleteTheme",
+        "listThemeRooms",
+        "finalizeLogos",
+        "updateApplication",
+        "createRoom",
+        "betaGetTheme",
+        "betaUpdateApplication",
+        "redeliverCallback",
+    } <= linked
     # create room -> join -> session / leave, and join -> start -> stop -> get recording
     assert {
         "joinRoom",
@@ -245,7 +303,7 @@ def test_api_operations_require_credentials_and_control_plane_none() -> None:
             if method not in HTTP_METHODS:
                 continue
             security = operation.get("security", default)
-            if path.startswith("/_emulator/"):
+            if path.startswith("/_emulator/") or operation["operationId"] in OPEN_API_OPERATIONS:
                 assert security == [], f"{method.upper()} {path} should need no credentials"
             else:
                 assert security == default, f"{method.upper()} {path} should need credentials"
@@ -285,7 +343,7 @@ def follow_links(
 
 def test_stateful_links_conform_to_document(fresh_app: Starlette) -> None:
     """Follow the document's links from scratch (create -> get / update / delete -> get, ...)."""
-    follow_links(SCHEMA, fresh_app, STATEFUL_SETTINGS)
+    follow_links(STATEFUL_SCHEMA, fresh_app, STATEFUL_SETTINGS)
 
 
 def test_stateful_meeting_links_conform_to_document(fresh_app: Starlette) -> None:
@@ -656,8 +714,402 @@ def test_meeting_answers_conform_to_document(fresh_app: Starlette) -> None:
     assert no_session["message"] == "Failed to find session recordings by id: 2_unknown"
 
 
-def test_room_limit_answer_conforms_to_document() -> None:
-    call = Caller(make_app(Settings(max_rooms=1)))
+def test_limit_answers_conform_to_document() -> None:
+    call = Caller(make_app(Settings(max_rooms=1, max_themes=1)))
     call("POST", "/v1/meetings/rooms", status=201, body={"display_name": "One"})
     refused = call("POST", "/v1/meetings/rooms", status=403, body={"display_name": "Two"})
     assert refused["name"] == "ForbiddenError"
+    call("POST", "/v1/meetings/themes", status=201, body=THEME)
+    refused = call("POST", "/beta/meetings/themes", status=403, body=THEME)
+    assert refused["message"] == "Maximum number of themes for owner (1) exceeded"
+
+
+# -- themes, the application, dial-in numbers, logos ------------------------------------------
+
+
+THEMES, THEME_PATH = "/v1/meetings/themes", "/v1/meetings/themes/{theme_id}"
+THEME_ROOMS = "/v1/meetings/themes/{theme_id}/rooms"
+FINALIZE = "/v1/meetings/themes/{theme_id}/finalizeLogos"
+UPLOAD_FORMS = "/v1/meetings/themes/logos-upload-urls"
+BUCKET = "/_emulator/s3/roomservice-whitelabel-logos-prod"
+LOGO = "/_emulator/logos/{key}"
+THEME = {"main_color": "#12f64e", "brand_text": "My Company"}
+
+
+def png(width: int, height: int, *, transparent: bool = True) -> bytes:
+    """A logo: a white square on a transparent (or an opaque black) background."""
+    background = (0, 0, 0, 0) if transparent else (0, 0, 0, 255)
+    image = Image.new("RGBA", (width, height), background)
+    image.paste((255, 255, 255, 255), (width // 4, height // 4, 3 * width // 4, 3 * height // 4))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_theme_answers_conform_to_document(fresh_app: Starlette) -> None:
+    call = Caller(fresh_app)
+    assert call("GET", THEMES, status=200) == {}  # no themes: `{}`, as the live service said
+    plain = call("POST", THEMES, status=201, body=THEME)
+    assert re.fullmatch(r"[0-9a-f-]{36}", plain["theme_name"])
+    assert plain["short_company_url"] is None
+    named = call(
+        "POST",
+        "/beta/meetings/themes",
+        status=201,
+        body={**THEME, "theme_name": "my_theme", "short_company_url": "my-company"},
+    )
+    assert call("GET", THEMES, status=200) == [plain, named]
+    plain_id = {"theme_id": plain["theme_id"]}
+    named_id = {"theme_id": named["theme_id"]}
+    unknown = {"theme_id": UNKNOWN_ID}
+
+    # Refusals: 400 (field by field, or a body that is no JSON), 409 for a taken name or URL.
+    several = call("POST", THEMES, status=400, body={"main_color": "green", "logo": "x"})
+    assert len(several["errors"]) == 3
+    call("POST", THEMES, status=400, body="{", media_type="text/plain")
+    call("POST", THEMES, status=400, body={**THEME, "short_company_url": "12345"})
+    taken = call("POST", THEMES, status=409, body={**THEME, "theme_name": "my_theme"})
+    assert taken["message"] == "theme_name already exists in application"
+    call("POST", THEMES, status=409, body={**THEME, "short_company_url": "my-company"})
+    call("GET", THEMES, status=401, headers={})
+
+    read = call(
+        "GET", THEME_PATH, status=200, path_parameters={"theme_id": plain["theme_id"].upper()}
+    )
+    assert read == plain
+    missing = call("GET", THEME_PATH, status=404, path_parameters=unknown)
+    assert missing["message"] == f"could not find theme {UNKNOWN_ID}"
+    updated = call(
+        "PATCH",
+        THEME_PATH,
+        status=200,
+        path_parameters=plain_id,
+        body={"update_details": {"main_color": "#FF0000", "short_company_url": "plain-co"}},
+    )
+    assert (updated["main_color"], updated["short_company_url"]) == ("#FF0000", "plain-co")
+    renamed = call(
+        "PATCH",
+        "/beta/meetings/themes/{theme_id}",
+        status=200,
+        path_parameters=named_id,
+        body={"update_details": {"theme_name": None, "short_company_url": None}},
+    )
+    assert renamed["short_company_url"] is None
+    assert re.fullmatch(r"[0-9a-f-]{36}", renamed["theme_name"])
+    call("PATCH", THEME_PATH, status=400, path_parameters=plain_id, body={"update_details": {}})
+    call(
+        "PATCH",
+        THEME_PATH,
+        status=404,
+        path_parameters=unknown,
+        body={"update_details": {"brand_text": "x"}},
+    )
+    call(
+        "PATCH",
+        THEME_PATH,
+        status=409,
+        path_parameters=named_id,
+        body={"update_details": {"short_company_url": "plain-co"}},
+    )
+
+    # Rooms with a theme: through its short URL, and listed under it.
+    room = call("POST", "/v1/meetings/rooms", status=201, body={"display_name": "x", **plain_id})
+    assert room["_links"]["guest_url"]["href"] == (
+        f"https://meetings.vonage.com/plain-co/{room['meeting_code']}"
+    )
+    call("POST", "/v1/meetings/rooms", status=400, body={"display_name": "x", **unknown})
+    page = call("GET", THEME_ROOMS, status=200, path_parameters=plain_id, query={"page_size": 5})
+    assert [r["id"] for r in page["_embedded"]] == [room["id"]]
+    empty = call(
+        "GET", "/beta/meetings/themes/{theme_id}/rooms", status=200, path_parameters=named_id
+    )
+    assert (empty["total_items"], empty["_embedded"]) == (0, [])
+    call("GET", THEME_ROOMS, status=400, path_parameters=plain_id, query={"page_size": 0})
+    gone = call("GET", THEME_ROOMS, status=404, path_parameters=unknown)
+    assert gone["message"] == f"Failed to get rooms because theme id {UNKNOWN_ID} not found"
+
+    # The application's default theme, in both body forms.
+    application = call(
+        "PATCH",
+        "/v1/meetings/applications",
+        status=200,
+        body={"update_details": {"default_theme_id": named["theme_id"]}},
+    )
+    assert application["default_theme_id"] == named["theme_id"]
+    call(
+        "PATCH",
+        "/beta/meetings/applications",
+        status=200,
+        body={"default_theme_id": plain["theme_id"].upper()},
+    )
+    call(
+        "PATCH",
+        "/v1/meetings/applications",
+        status=400,
+        body={"update_details": {"default_theme_id": UNKNOWN_ID}},
+    )
+    call("PATCH", "/v1/meetings/applications", status=400, body={"update_details": {}})
+
+    # Deleting a theme in use: refused with the reasons, unless forced.
+    in_use = call(
+        "DELETE", THEME_PATH, status=400, path_parameters=plain_id, query={"force": "false"}
+    )
+    assert in_use["message"] == "could not delete theme"
+    assert in_use["errors"] == [
+        f"Theme {plain['theme_id']} is used by 1 room",
+        f"Theme {plain['theme_id']} is the application's default theme",
+    ]
+    call("DELETE", THEME_PATH, status=400, path_parameters=plain_id, query={"force": "yes"})
+    call("DELETE", THEME_PATH, status=404, path_parameters=unknown)
+    call("DELETE", THEME_PATH, status=204, path_parameters=plain_id, query={"force": "True"})
+    call("GET", THEME_PATH, status=404, path_parameters=plain_id)
+    call("DELETE", "/beta/meetings/themes/{theme_id}", status=204, path_parameters=named_id)
+    assert call("GET", "/beta/meetings/themes", status=200) == {}
+
+    # Dial-in numbers need no credentials.
+    numbers = call("GET", "/v1/meetings/dial-in-numbers", status=200, headers={})
+    assert numbers == call("GET", "/beta/meetings/dial-in-numbers", status=200)
+
+
+def test_logo_flow_conforms_to_document(fresh_app: Starlette) -> None:
+    """Forms, uploads to the emulated bucket, finalizing, and the logos served."""
+    call = Caller(fresh_app)
+    theme_id = {"theme_id": call("POST", THEMES, status=201, body=THEME)["theme_id"]}
+    forms = call("GET", UPLOAD_FORMS, status=200)
+    assert [form["fields"]["logoType"] for form in forms] == ["white", "colored", "favicon"]
+    assert forms[0]["url"] == "http://testserver" + BUCKET
+    logos = {"white": png(200, 50), "colored": png(300, 80), "favicon": png(32, 32)}
+    for form in forms:
+        file = logos[form["fields"]["logoType"]]
+        body = {**form["fields"], "file": file}
+        assert call("POST", BUCKET, status=204, body=body, media_type="multipart/form-data") is None
+    keys = [form["fields"]["key"] for form in forms]
+    finalized = call(
+        "PUT",
+        FINALIZE,
+        status=200,
+        path_parameters=theme_id,
+        body={"keys": [keys[0], {"key": keys[1]}, keys[2]]},
+    )
+    assert finalized.content == b"OK"
+    theme = call("GET", THEME_PATH, status=200, path_parameters=theme_id)
+    for kind, field in (
+        ("white", "brand_image_white"),
+        ("colored", "brand_image_colored"),
+        ("favicon", "branded_favicon"),
+    ):
+        assert theme[f"{field}_url"] == f"http://testserver/_emulator/logos/{theme[field]}"
+        image = call("GET", LOGO, status=200, path_parameters={"key": theme[field]})
+        assert (image.headers["content-type"], image.content) == (["image/png"], logos[kind])
+
+    # Used up once finalized; a logo that fails its checks; the body's own refusals.
+    used = call("PUT", FINALIZE, status=400, path_parameters=theme_id, body={"keys": keys[:1]})
+    assert used["errors"] == [{"logoKey": keys[0], "code": "key_not_found"}]
+    [form] = [
+        f for f in call("GET", UPLOAD_FORMS, status=200) if f["fields"]["logoType"] == "white"
+    ]
+    body = {**form["fields"], "file": png(400, 50, transparent=False)}
+    call("POST", BUCKET, status=204, body=body, media_type="multipart/form-data")
+    refused = call(
+        "PUT",
+        FINALIZE,
+        status=400,
+        path_parameters=theme_id,
+        body={"keys": [form["fields"]["key"]]},
+    )
+    assert {problem.get("invalidProperty") for problem in refused["errors"]} == {
+        "dimensions",
+        "transparent_bg",
+    }
+    call("PUT", FINALIZE, status=400, path_parameters=theme_id, body={"keys": []})
+    call(
+        "PUT", FINALIZE, status=404, path_parameters={"theme_id": UNKNOWN_ID}, body={"keys": ["k"]}
+    )
+
+    # The bucket's refusals are S3's XML documents (checked by `s3_error_document`).
+    forged = {**form["fields"], "X-Amz-Signature": "0" * 64, "file": png(10, 10)}
+    call("POST", BUCKET, status=403, body=forged, media_type="multipart/form-data")
+    no_file = call(
+        "POST", BUCKET, status=400, body=dict(form["fields"]), media_type="multipart/form-data"
+    )
+    assert ElementTree.fromstring(no_file.content).findtext("Code") == "InvalidArgument"
+    missing = call("GET", LOGO, status=404, path_parameters={"key": "logos/nothing.png"})
+    assert ElementTree.fromstring(missing.content).findtext("Code") == "NoSuchKey"
+
+
+@pytest.mark.parametrize(
+    ("field", "status"),
+    [
+        ({"short_company_url": "my-company\n"}, 400),
+        ({"main_color": "#fff\n"}, 400),
+        ({"main_color": "ab#fff"}, 201),  # the live pattern has no `^`, and Joi searched
+    ],
+)
+def test_theme_patterns_apply_as_joi_did(field: dict[str, str], status: int) -> None:
+    """The published patterns: `$` is the very end (no trailing newline); a search."""
+    Caller(make_app())("POST", THEMES, status=status, body={**THEME, **field})
+
+
+def test_s3_errors_are_well_formed_xml(fresh_app: Starlette) -> None:
+    call = Caller(fresh_app)
+    form = call("GET", UPLOAD_FORMS, status=200)[0]
+    forged = {**form["fields"], "Policy": "a\x08b", "file": png(10, 10)}
+    refused = call("POST", BUCKET, status=403, body=forged, media_type="multipart/form-data")
+    assert s3_error_fields(refused.content)["Code"] == "SignatureDoesNotMatch"
+
+
+# -- callbacks: the delivery log, and the requests the document's `webhooks` describe ----------
+
+
+CALLBACKS = "/_emulator/callbacks"
+REDELIVER = "/_emulator/callbacks/{delivery_id}/redeliver"
+CALLBACK_CONFIG = "/_emulator/callbacks/config"
+FLUSH = "/_emulator/callbacks/flush"
+
+
+def test_callback_log_answers_conform_to_document(fresh_app: Starlette) -> None:
+    """The log, its configuration, flush and redelivery (callbacks go to a MockTransport)."""
+    call = Caller(fresh_app)
+    config = call("GET", CALLBACK_CONFIG, status=200)
+    assert (config["url"], config["secret_set"]) == (None, False)
+    room = call(
+        "POST", "/v1/meetings/rooms", status=201, body={"display_name": "x", "metadata": "m"}
+    )
+    host = call(
+        "POST",
+        PARTICIPANTS,
+        status=201,
+        path_parameters={"room_id": room["id"]},
+        body={"name": "H"},
+    )
+    nowhere = call("GET", CALLBACKS, status=200, query={"status": "undelivered"})["deliveries"]
+    assert [d["event"] for d in nowhere] == ["session:started", "session:participant:joined"]
+    no_url = call("POST", REDELIVER, status=409, path_parameters={"delivery_id": nowhere[0]["id"]})
+    assert no_url["message"].endswith("has no URL to be delivered to")
+    call("POST", REDELIVER, status=404, path_parameters={"delivery_id": UNKNOWN_ID})
+
+    changed = call(
+        "PUT",
+        CALLBACK_CONFIG,
+        status=200,
+        body={"url": "http://receiver.test/cb", "secret": "s3cret", "max_attempts": 3},
+    )
+    assert (changed["url"], changed["secret_set"], changed["max_attempts"]) == (
+        "http://receiver.test/cb",
+        True,
+        3,
+    )
+    call("PUT", CALLBACK_CONFIG, status=400, body={"url": "ftp://x", "timeout": 0, "x": 1})
+    call(
+        "DELETE",
+        PARTICIPANT,
+        status=204,
+        path_parameters={"room_id": room["id"], "participant_id": host["participant_id"]},
+    )
+    flushed = call("POST", FLUSH, status=200, body={"timeout": 5})
+    assert flushed == {
+        "idle": True,
+        "pending": 0,
+        "retrying": 0,
+        "delivered": 2,
+        "failed": 0,
+        "undelivered": 2,
+    }
+    delivered = call(
+        "GET", CALLBACKS, status=200, query={"room_id": room["id"], "status": "delivered"}
+    )["deliveries"]
+    assert [d["event"] for d in delivered] == ["session:participant:left", "session:ended"]
+    assert all(d["headers"]["X-Meetings-Signature"].startswith("sha256=") for d in delivered)
+    assert [a["status_code"] for a in delivered[0]["attempts"]] == [204]
+    again = call("POST", REDELIVER, status=202, path_parameters={"delivery_id": delivered[0]["id"]})
+    assert (again["id"], again["status"], again["attempts"]) == (delivered[0]["id"], "pending", [])
+    call("GET", CALLBACKS, status=400, query={"room": room["id"]})
+    call("POST", FLUSH, status=400, body={"timeout": 301})
+    call("POST", FLUSH, status=400, body=[])
+    assert call("POST", FLUSH, status=200)["idle"] is True  # the default timeout, 10 s at most
+
+
+def test_contract_answers_conform_to_document(fresh_app: Starlette) -> None:
+    call = Caller(fresh_app)
+    assert call("GET", "/_emulator/openapi.json", status=200) == load_document()
+    served = call("GET", "/_emulator/openapi.yaml", status=200)
+    assert yaml.safe_load(served.content) == load_document()
+    page = call("GET", "/_emulator/docs", status=200).text
+    assert all(event in page for event in load_document()["webhooks"])
+    call("GET", "/_emulator/tls/ca.pem", status=404)  # plain HTTP: no CA to trust
+
+
+def webhook_validators(document: dict[str, Any]) -> dict[str, Any]:
+    """For each webhook: a validator of its body and one of its headers (lower-cased names)."""
+    validators = {}
+    for event, item in document["webhooks"].items():
+        operation = item["post"]
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        parameters = [resolve(document, parameter) for parameter in operation["parameters"]]
+        headers = {
+            "type": "object",
+            "required": [p["name"].lower() for p in parameters if p.get("required")],
+            "properties": {p["name"].lower(): p["schema"] for p in parameters},
+        }
+        validators[event] = tuple(
+            jsonschema_rs.validator_for(
+                {**schema, "components": document["components"]}, validate_formats=True
+            )
+            for schema in (body, headers)
+        )
+    return validators
+
+
+def test_delivered_callbacks_match_the_documented_webhooks() -> None:
+    """A whole meeting's callbacks, as a receiver gets them, against the document's webhooks."""
+    received: list[httpx.Request] = []
+    lock = threading.Lock()
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        with lock:
+            received.append(request)
+        return httpx.Response(204)
+
+    metadata = "floor 3 — east/west & more"
+    app = create_app(
+        Settings(callback_url="http://receiver.test/cb", callback_secret="s3cret"),
+        clock=Clock.frozen_at(START),
+        ids=Ids(SEED),
+        transport=httpx.MockTransport(receiver),
+    )
+    with TestClient(app, headers=AUTH) as client:
+        room = client.post("/v1/meetings/rooms", json={"display_name": "x", "metadata": metadata})
+        room_id = room.json()["id"]
+        host = client.post(
+            f"/_emulator/rooms/{room_id}/participants", json={"name": "Grace", "is_host": True}
+        ).json()
+        recording = client.post(
+            f"/_emulator/sessions/{host['session_id']}/recordings",
+            json={"participant_id": host["participant_id"]},
+        ).json()
+        client.post("/_emulator/clock", json={"advance_seconds": 3})
+        assert client.post(f"/_emulator/recordings/{recording['id']}/stop").status_code == 200
+        client.delete(f"/_emulator/rooms/{room_id}/participants/{host['participant_id']}")
+        client.post("/_emulator/clock", json={"advance_seconds": 5})
+        client.post("/_emulator/clock", json={"advance_seconds": 600})
+        flushed = client.post("/_emulator/callbacks/flush", json={"timeout": 10}).json()
+    assert flushed["idle"] is True
+    assert flushed["delivered"] == len(received) == 8
+
+    validators = webhook_validators(load_document())
+    seen = []
+    for request in received:
+        event = request.headers["x-meetings-event"]
+        body_validator, headers_validator = validators[event]
+        payload = json.loads(request.content)
+        errors = [error.message for error in body_validator.iter_errors(payload)]
+        assert errors == [], f"{event}: {payload}"
+        errors = [e.message for e in headers_validator.iter_errors(dict(request.headers))]
+        assert errors == [], f"{event}: {dict(request.headers)}"
+        assert request.headers["content-type"] == "application/json"
+        assert unquote(request.headers["x-meetings-room-metadata"]) == metadata
+        digest = hmac.new(b"s3cret", request.content, hashlib.sha256).hexdigest()
+        assert request.headers["x-meetings-signature"] == f"sha256={digest}"
+        seen.append(event)
+    assert sorted(seen) == sorted(load_document()["webhooks"])
+    assert seen[-1] == "room:expired"
