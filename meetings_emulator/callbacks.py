@@ -149,7 +149,12 @@ class Callbacks:
         url = (room.settings.callback_urls or {}).get(f"{kind}_callback_url")
         url = url or self.config.url_for(kind)
         body_json = payload(event, self._own_url)
-        body = json.dumps(body_json, separators=(",", ":"), ensure_ascii=False).encode()
+        # Only what will be sent needs its bytes (and, with a secret, its signature).
+        body = (
+            b""
+            if url is None
+            else json.dumps(body_json, separators=(",", ":"), ensure_ascii=False).encode()
+        )
         delivery_id = self._ids.uuid()
         headers = {
             "Content-Type": "application/json",
@@ -159,7 +164,7 @@ class Callbacks:
         }
         if room.settings.metadata is not None:
             headers[METADATA_HEADER] = quote(room.settings.metadata, safe="")
-        if self.config.secret:
+        if self.config.secret and url is not None:
             headers[SIGNATURE_HEADER] = signature(self.config.secret, body)
         delivery = Delivery(
             delivery_id,

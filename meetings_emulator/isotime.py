@@ -6,8 +6,11 @@ from datetime import UTC, datetime
 
 
 def format_iso(instant: datetime) -> str:
-    instant = instant.astimezone(UTC)
-    return f"{instant:%Y-%m-%dT%H:%M:%S}.{instant.microsecond // 1000:03d}Z"
+    i = instant if instant.tzinfo is UTC else instant.astimezone(UTC)
+    return (
+        f"{i.year:04d}-{i.month:02d}-{i.day:02d}T{i.hour:02d}:{i.minute:02d}:{i.second:02d}"
+        f".{i.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_iso(text: str) -> datetime | None:
