@@ -46,6 +46,18 @@ def export_state(emulator: Emulator) -> dict[str, Any]:
 def import_state(emulator: Emulator, state: Any) -> None:
     """Replace the emulator's state with a saved one; the clock only ever moves forward."""
     check(state)
+    current = export_state(emulator)  # put back if the saved state proves unreadable
+    try:
+        _restore(emulator, state)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as problem:
+        _restore(emulator, current)
+        raise InputValidationError(
+            f"The snapshot could not be read, and nothing was changed: {type(problem).__name__}"
+            f" {problem}"
+        ) from None
+
+
+def _restore(emulator: Emulator, state: dict[str, Any]) -> None:
     emulator.reset(keep_sequence=True)
     emulator.ids.restore(state["ids"])
     emulator.themes.restore(state["themes"])

@@ -61,6 +61,12 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 CONVERTER = re.compile(r":\w+}")
 # The one API operation the live reference (and so the emulator) leaves open.
 OPEN_API_OPERATIONS = frozenset({"listDialInNumbers", "betaListDialInNumbers"})
+# The local meeting page: a browser page outside `/_emulator/`, open like the control plane.
+OPEN_PAGE_OPERATIONS = frozenset({"openMeetingPage"})
+# Left out of every schemathesis run, each covered by chosen requests instead: fault rules
+# would inject errors and latency into later calls, a snapshot put back replaces the state
+# mid-run, and the event stream never ends.
+NOT_GENERATED_OPERATIONS = ["addFault", "addCallbackFault", "restoreSnapshot", "streamEvents"]
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -193,7 +199,9 @@ SCHEMA.config.update(base_url="http://testserver")
 # `flush` waits (up to `timeout`, 300 s at most) for callbacks still being sent. The fuzz test
 # calls it on a fresh app, with nothing to wait for; a stateful run, which makes callbacks,
 # leaves it out (the chosen requests below call it with a small timeout).
-STATEFUL_SCHEMA = SCHEMA.exclude(operation_id=["flushCallbacks"])
+STATEFUL_SCHEMA = SCHEMA.exclude(operation_id=["flushCallbacks", *NOT_GENERATED_OPERATIONS])
+# The fuzz test's operations (`SCHEMA` itself keeps them all, for `Caller`).
+FUZZ_SCHEMA = SCHEMA.exclude(operation_id=NOT_GENERATED_OPERATIONS)
 # The meeting's operations alone, following only the links the document declares (no inferred
 # ones): in a run over the whole document, the rooms' operations use up most of the steps.
 MEETING_SCHEMA = schemathesis.openapi.from_path(
@@ -303,7 +311,10 @@ def test_api_operations_require_credentials_and_control_plane_none() -> None:
             if method not in HTTP_METHODS:
                 continue
             security = operation.get("security", default)
-            if path.startswith("/_emulator/") or operation["operationId"] in OPEN_API_OPERATIONS:
+            if (
+                path.startswith("/_emulator/")
+                or operation["operationId"] in OPEN_API_OPERATIONS | OPEN_PAGE_OPERATIONS
+            ):
                 assert security == [], f"{method.upper()} {path} should need no credentials"
             else:
                 assert security == default, f"{method.upper()} {path} should need credentials"
@@ -312,7 +323,7 @@ def test_api_operations_require_credentials_and_control_plane_none() -> None:
 # -- the app's answers conform to the document -----------------------------------------------
 
 
-@SCHEMA.parametrize()
+@FUZZ_SCHEMA.parametrize()
 @FUZZ_SETTINGS
 def test_app_conforms_to_document(case: schemathesis.Case, fresh_app: Starlette) -> None:
     case.call_and_validate(app=fresh_app, headers=AUTH, checks=checks_for(case))
@@ -1113,3 +1124,200 @@ def test_delivered_callbacks_match_the_documented_webhooks() -> None:
         seen.append(event)
     assert sorted(seen) == sorted(load_document()["webhooks"])
     assert seen[-1] == "room:expired"
+
+
+# -- fault injection and the request journal (rules are never generated: see above) --------
+
+
+FAULTS = "/_emulator/faults"
+FAULT = "/_emulator/faults/{fault_id}"
+CALLBACK_FAULTS = "/_emulator/callbacks/faults"
+CALLBACK_FAULT = "/_emulator/callbacks/faults/{fault_id}"
+REQUESTS = "/_emulator/requests"
+
+
+def test_fault_rules_and_journal_conform_to_document(fresh_app: Starlette) -> None:
+    """Add a rule, see it apply (in the journal too), list, get and remove it."""
+    call = Caller(fresh_app)
+    rule = call(
+        "POST",
+        FAULTS,
+        status=201,
+        body={
+            "method": "post",
+            "path": "/v1/meetings/rooms",
+            "effect": {"status": 503, "retry_after": 2},
+            "times": 1,
+        },
+    )
+    assert (rule["id"], rule["method"], rule["remaining"], rule["applied"]) == (
+        "fault-1",
+        "POST",
+        1,
+        0,
+    )
+    call("POST", FAULTS, status=400, body={"effect": {}})
+    call("POST", FAULTS, status=400, body={"path": "/x", "path_regex": "x", "effect": {"drop": 1}})
+    # The faulted call answers what no API operation documents: sent outside `Caller`.
+    with TestClient(fresh_app, headers=AUTH) as client:
+        faulted = client.post("/v1/meetings/rooms", json={"display_name": "x"})
+        assert faulted.status_code == 503
+        assert (faulted.headers["retry-after"], faulted.headers["x-meetings-emulator-fault"]) == (
+            "2",
+            "fault-1",
+        )
+        assert client.post("/v1/meetings/rooms", json={"display_name": "x"}).status_code == 201
+    assert call("GET", FAULTS, status=200)["faults"] == [{**rule, "remaining": 0, "applied": 1}]
+    assert call("GET", FAULT, status=200, path_parameters={"fault_id": "fault-1"})["applied"] == 1
+
+    journal = call("GET", REQUESTS, status=200)["requests"]
+    assert [(entry["status"], entry["fault"]) for entry in journal] == [
+        (503, "fault-1"),
+        (201, None),
+    ]
+    assert journal[0]["auth"] == "Basic aaa0…"
+    failed = call("GET", REQUESTS, status=200, query={"status": "5xx", "limit": 5})["requests"]
+    assert [entry["id"] for entry in failed] == [journal[0]["id"]]
+    call("GET", REQUESTS, status=400, query={"status": "5xy"})
+    call("GET", REQUESTS, status=400, query={"room": "x"})
+    call("DELETE", REQUESTS, status=204)
+    assert call("GET", REQUESTS, status=200) == {"requests": []}
+
+    call("DELETE", FAULT, status=204, path_parameters={"fault_id": "fault-1"})
+    gone = call("GET", FAULT, status=404, path_parameters={"fault_id": "fault-1"})
+    assert gone["message"] == "Fault fault-1 was not found"
+    call("DELETE", FAULT, status=404, path_parameters={"fault_id": "fault-1"})
+    call("POST", FAULTS, status=201, body={"effect": {"latency_ms": [0, 1]}, "probability": 0})
+    call("DELETE", FAULTS, status=204)
+    assert call("GET", FAULTS, status=200) == {"faults": []}
+
+
+def test_callback_fault_rules_conform_to_document(fresh_app: Starlette) -> None:
+    call = Caller(fresh_app)
+    rule = call(
+        "POST",
+        CALLBACK_FAULTS,
+        status=201,
+        body={"event": "session:*", "effect": {"duplicate": 1, "latency_ms": 0}, "times": 2},
+    )
+    assert (rule["id"], rule["room_id"], rule["remaining"]) == ("callback-fault-1", None, 2)
+    call("POST", CALLBACK_FAULTS, status=400, body={"effect": {"reorder": False}})
+    fault_id = {"fault_id": rule["id"]}
+    assert call("GET", CALLBACK_FAULTS, status=200) == {"faults": [rule]}
+    assert call("GET", CALLBACK_FAULT, status=200, path_parameters=fault_id) == rule
+    call("DELETE", CALLBACK_FAULT, status=204, path_parameters=fault_id)
+    gone = call("GET", CALLBACK_FAULT, status=404, path_parameters=fault_id)
+    assert gone["message"] == "Callback fault callback-fault-1 was not found"
+    call("DELETE", CALLBACK_FAULT, status=404, path_parameters=fault_id)
+    call(
+        "POST",
+        CALLBACK_FAULTS,
+        status=201,
+        body={"room_id": UNKNOWN_ID, "effect": {"reorder": True}},
+    )
+    call("DELETE", CALLBACK_FAULTS, status=204)
+    assert call("GET", CALLBACK_FAULTS, status=200) == {"faults": []}
+
+
+# -- state snapshots --------------------------------------------------------------------------
+
+
+SNAPSHOT = "/_emulator/snapshot"
+
+
+def test_snapshot_round_trip_conforms_to_document(fresh_app: Starlette, tmp_path: Path) -> None:
+    call = Caller(fresh_app)
+    room = call("POST", "/v1/meetings/rooms", status=201, body={"display_name": "Kept"})
+    state = call("GET", SNAPSHOT, status=200)
+    assert (state["format"], state["version"]) == ("meetings-emulator-state", 1)
+    call("POST", "/_emulator/reset", status=204)
+    call("GET", "/v1/meetings/rooms/{room_id}", status=404, path_parameters={"room_id": room["id"]})
+    assert call("PUT", SNAPSHOT, status=204, body=state) is None
+    kept = call(
+        "GET", "/v1/meetings/rooms/{room_id}", status=200, path_parameters={"room_id": room["id"]}
+    )
+    assert kept == room
+    foreign = call("PUT", SNAPSHOT, status=400, body={"format": "something-else", "version": 1})
+    assert foreign["message"] == '"format" must be "meetings-emulator-state"'
+    call("PUT", SNAPSHOT, status=400, body={**state, "version": 2})
+    no_file = call("POST", SNAPSHOT, status=409)
+    assert no_file["message"].startswith("No state file")
+
+    target = tmp_path / "state.json"
+    saved = Caller(make_app(Settings(state_file=str(target))))("POST", SNAPSHOT, status=200)
+    assert (saved["saved"], saved["rooms"]) == (str(target), 0)
+    assert json.loads(target.read_text(encoding="utf-8"))["saved_at"] == saved["saved_at"]
+
+
+# -- the dashboard, its live state, and the local meeting page --------------------------------
+
+
+def test_dashboard_pages_and_assets_conform_to_document(fresh_app: Starlette) -> None:
+    call = Caller(fresh_app)
+    page = call("GET", "/_emulator/ui", status=200)
+    assert page.headers["content-type"][0].startswith("text/html")
+    assert "/_emulator/static/dashboard.js" in page.text
+    script = call(
+        "GET", "/_emulator/static/{name}", status=200, path_parameters={"name": "meet.js"}
+    )
+    assert script.headers["content-type"][0].startswith("text/javascript")
+    style = call(
+        "GET", "/_emulator/static/{name}", status=200, path_parameters={"name": "emulator.css"}
+    )
+    assert style.headers["content-type"][0].startswith("text/css")
+    call("GET", "/_emulator/static/{name}", status=404, path_parameters={"name": "secret.py"})
+
+    # The meeting page, and joining through it.
+    room = call("POST", "/v1/meetings/rooms", status=201, body={"display_name": "Stand-up"})
+    code = {"meeting_code": room["meeting_code"]}
+    meeting = call(
+        "GET", "/meet/{rest}", status=200, path_parameters={"rest": room["meeting_code"]}
+    )
+    assert "Stand-up" in meeting.text
+    call("GET", "/meet/{rest}", status=404, path_parameters={"rest": "nothing"})
+    join = "/_emulator/meet/{meeting_code}/participants"
+    guest = call("POST", join, status=201, path_parameters=code, body={"name": "Ada"})
+    assert (guest["room_id"], guest["state"]) == (room["id"], "joined")
+    forged = call(
+        "POST",
+        join,
+        status=201,
+        path_parameters=code,
+        body={"name": "Eve", "participant_token": "x"},
+    )
+    assert forged["is_host"] is False
+    call("POST", join, status=400, path_parameters=code, body={"name": "Bo", "is_host": True})
+    missing = call(
+        "POST", join, status=404, path_parameters={"meeting_code": "nothing"}, body={"name": "A"}
+    )
+    assert missing["message"] == "Meeting nothing was not found"
+    call(
+        "DELETE",
+        "/v1/meetings/rooms/{room_id}",
+        status=204,
+        path_parameters={"room_id": room["id"]},
+    )
+    call("POST", join, status=409, path_parameters=code, body={"name": "Late"})
+
+
+def test_event_stream_conforms_to_document(fresh_app: Starlette) -> None:
+    """The stream never ends: read its first state message, then hang up."""
+    call = Caller(fresh_app)
+    room = call("POST", "/v1/meetings/rooms", status=201, body={"display_name": "Live"})
+    call("GET", "/_emulator/events", status=400, query={"room": room["id"]})
+    call("GET", "/_emulator/events", status=404, query={"room_id": UNKNOWN_ID})
+    documented = load_document()["paths"]["/_emulator/events"]["get"]["responses"]["200"]
+    assert list(documented["content"]) == ["text/event-stream"]
+    with (
+        TestClient(fresh_app) as client,
+        client.stream("GET", "/_emulator/events", params={"room_id": room["id"]}) as stream,
+    ):
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        assert next(lines) == "retry: 1000"
+        assert next(lines) == ""
+        assert next(lines) == "event: state"
+        data = next(lines)
+    state = json.loads(data.removeprefix("data: "))
+    assert (state["room_id"], [r["id"] for r in state["rooms"]]) == (room["id"], [room["id"]])

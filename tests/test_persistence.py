@@ -272,3 +272,15 @@ def test_kill_9_while_saving_in_a_loop_keeps_the_last_completed_save(tmp_path: P
         p for p in tmp_path.iterdir() if p.name != "state.json" and not p.name.startswith(".")
     ]
     assert os.path.getsize(path) > 0
+
+
+@pytest.mark.parametrize("damage", [{"rooms": "x"}, {"clock": {}}, {"themes": {"themes": [1]}}])
+def test_a_damaged_snapshot_is_refused_and_changes_nothing(damage: dict[str, Any]) -> None:
+    with fresh() as client:
+        room = client.post(f"{V1}/rooms", json={"display_name": "kept"}).json()
+        state = client.get("/_emulator/snapshot").json()
+        response = client.put("/_emulator/snapshot", json={**state, **damage})
+        assert response.status_code == 400
+        assert response.json()["message"].startswith("The snapshot could not be read")
+        assert client.get(f"{V1}/rooms/{room['id']}").json()["display_name"] == "kept"
+        assert client.get(f"{V1}/rooms").json()["total_items"] == 1
