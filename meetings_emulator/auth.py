@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ import jwt
 from .clock import Clock
 from .errors import AuthenticationError
 
+ACCEPTED_CACHE = 1024
 # Clients and the emulator may disagree a little about the time.
 EXPIRY_LEEWAY = timedelta(seconds=30)
 
@@ -43,14 +45,36 @@ class Authenticator:
         self._api_key = api_key
         self._api_secret = api_secret
         self._public_key = public_key
+        # Accepted headers, newest last: decoding and verifying a JWT costs more than the
+        # rest of a request, and clients send the same token many times.
+        self._accepted: OrderedDict[str, tuple[Principal, float | None]] = OrderedDict()
 
     def authenticate(self, header: str | None) -> Principal:
         if not header or not header.strip():
             raise AuthenticationError.missing()
+        known = self._accepted.get(header)
+        if known is not None:  # seen and accepted before: only its expiry can have changed
+            principal, exp = known
+            if exp is not None and self._expired(exp):
+                del self._accepted[header]
+                raise AuthenticationError.invalid()
+            self._accepted.move_to_end(header)
+            return principal
+        principal, exp = self._check(header)
+        self._accepted[header] = (principal, exp)
+        if len(self._accepted) > ACCEPTED_CACHE:
+            self._accepted.popitem(last=False)
+        return principal
+
+    def _expired(self, exp: float) -> bool:
+        return exp < self._clock.wall().timestamp() - EXPIRY_LEEWAY.total_seconds()
+
+    def _check(self, header: str) -> tuple[Principal, float | None]:
+        """The caller and, for a JWT, when its token expires; decoded once per header value."""
         scheme, _, credential = header.strip().partition(" ")
         credential = credential.strip()
         if scheme.lower() == "basic" and credential:
-            return self._basic(credential)
+            return self._basic(credential), None
         if scheme.lower() == "bearer" and credential:
             return self._bearer(credential)
         raise AuthenticationError.invalid()
@@ -69,7 +93,7 @@ class Authenticator:
             raise AuthenticationError.invalid()
         return Principal("api_key", key)
 
-    def _bearer(self, token: str) -> Principal:
+    def _bearer(self, token: str) -> tuple[Principal, float]:
         options = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
         try:
             if self._public_key is not None:
@@ -84,7 +108,6 @@ class Authenticator:
             raise AuthenticationError.invalid()
         if not isinstance(exp, int | float) or isinstance(exp, bool):
             raise AuthenticationError.invalid()
-        wall = self._clock.wall().timestamp()
-        if exp < wall - EXPIRY_LEEWAY.total_seconds():
+        if self._expired(exp):
             raise AuthenticationError.invalid()
-        return Principal("application", application_id)
+        return Principal("application", application_id), float(exp)

@@ -154,3 +154,20 @@ def test_every_api_route_requires_credentials(anonymous: TestClient) -> None:
     for method, path in calls:
         response = anonymous.request(method, path)
         assert (response.status_code, response.json()) == (401, MISSING), (method, path)
+
+
+def test_an_accepted_token_still_expires_on_time(key_pair) -> None:
+    from datetime import timedelta
+
+    from freezegun import freeze_time
+
+    private, _ = key_pair
+    with freeze_time("2026-05-01T12:00:00Z") as frozen, TestClient(create_app()) as client:
+        token = jwt.encode(
+            {"application_id": "a", "exp": int(time.time()) + 60}, private, algorithm="RS256"
+        )
+        header = f"Bearer {token}"
+        assert status_and_body(client, header)[0] == 201
+        assert status_and_body(client, header)[0] == 201  # the second time from the cache
+        frozen.tick(timedelta(seconds=91))  # past exp and the 30 s leeway
+        assert status_and_body(client, header) == (401, WRONG)
