@@ -87,8 +87,9 @@ class Ids:
 
     def participant_token(self, participant_id: str, issued_at: datetime) -> str:
         """An HS256 JWT as in the live host URLs: `kid` header; `participantId` and `iat` claims."""
-        # Signed here rather than with `jwt.encode`, which cost most of a room's creation; the
-        # token is the same (`read_participant_token`, and tests, read it back with PyJWT).
+        # Signed here rather than with `jwt.encode`, which cost most of a room's creation. The
+        # token is equivalent, not byte-identical (header keys in alg, typ, kid order);
+        # `read_participant_token`, and the tests, read it back with PyJWT.
         claims = json.dumps(
             {"participantId": participant_id, "iat": int(issued_at.timestamp())},
             separators=(",", ":"),
