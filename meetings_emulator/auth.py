@@ -22,6 +22,7 @@ from .errors import AuthenticationError
 ACCEPTED_CACHE = 1024
 # Clients and the emulator may disagree a little about the time.
 EXPIRY_LEEWAY = timedelta(seconds=30)
+LEEWAY_SECONDS = EXPIRY_LEEWAY.total_seconds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ class Authenticator:
         return principal
 
     def _expired(self, exp: float) -> bool:
-        return exp < self._clock.wall().timestamp() - EXPIRY_LEEWAY.total_seconds()
+        return exp < self._clock.wall_seconds() - LEEWAY_SECONDS
 
     def _check(self, header: str) -> tuple[Principal, float | None]:
         """The caller and, for a JWT, when its token expires; decoded once per header value."""

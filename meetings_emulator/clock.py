@@ -57,6 +57,11 @@ class Clock:
         return utc_now()
 
     @staticmethod
+    def wall_seconds() -> float:
+        """The machine's real time as a POSIX timestamp (what a JWT's `exp` is compared with)."""
+        return time.time()
+
+    @staticmethod
     def elapsed() -> float:
         """A monotonic reading in seconds, for measuring how long something took."""
         return time.perf_counter()

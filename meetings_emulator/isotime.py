@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 
+@functools.lru_cache(maxsize=16_384)  # rooms' timestamps are written on every read of them
 def format_iso(instant: datetime) -> str:
     i = instant if instant.tzinfo is UTC else instant.astimezone(UTC)
     return (

@@ -35,6 +35,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl
 
@@ -145,7 +146,7 @@ def tenant_of(
     """
     if isinstance(scope_or_headers, dict) and isinstance(scope_or_headers.get("headers"), list):
         scope: Scope = scope_or_headers
-        header = Headers(scope=scope).get("authorization")
+        header = authorization_of(scope)
         if auth is None and "app" in scope:
             auth = scope["app"].state.emulator.auth
     else:
@@ -156,6 +157,15 @@ def tenant_of(
         return auth.authenticate(header).id
     except AuthenticationError:
         return None
+
+
+def authorization_of(scope: Scope) -> str | None:
+    """The request's `Authorization` header (the first, as Starlette reads it), or None."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            text: str = value.decode("latin-1")
+            return text
+    return None
 
 
 @functools.lru_cache(maxsize=1024)  # a JWT decode per call cost a fifth of a GET
@@ -514,12 +524,14 @@ class CallbackFaults:
 
 @dataclass(slots=True, eq=False)
 class JournalEntry:
+    """One API call. Its time and credential fingerprint are written when it is read."""
+
     id: int
-    at: str
+    arrived: datetime
     method: str
     path: str
     query: str
-    auth: str | None
+    authorization: str | None  # the raw header: only its fingerprint is ever shown
     tenant: str | None
     body: bytearray = field(default_factory=bytearray)
     body_size: int = 0
@@ -533,6 +545,14 @@ class JournalEntry:
         room = JOURNAL_BODY_BYTES - len(self.body)
         if room > 0:
             self.body += chunk[:room]
+
+    @property
+    def at(self) -> str:
+        return format_iso(self.arrived)
+
+    @property
+    def auth(self) -> str | None:
+        return redact_authorization(self.authorization)
 
     def json(self) -> dict[str, Any]:
         return {
@@ -561,15 +581,14 @@ class Journal:
         self._entries: deque[JournalEntry] = deque(maxlen=keep)
         self._serial = itertools.count(1)
 
-    def open(self, scope: Scope, at: str, tenant: str | None) -> JournalEntry:
-        headers = Headers(scope=scope)
+    def open(self, scope: Scope, at: datetime, tenant: str | None) -> JournalEntry:
         entry = JournalEntry(
             next(self._serial),
             at,
             scope["method"],
             scope["path"],
             scope.get("query_string", b"").decode("latin-1"),
-            redact_authorization(headers.get("authorization")),
+            authorization_of(scope),
             tenant,
         )
         with self._lock:
@@ -664,8 +683,11 @@ def install(app: Starlette, sender: Sender) -> Resilience:
     return resilience
 
 
+_API_ROOTS = tuple(prefix + "/" for prefix in API_PREFIXES)
+
+
 def is_api_path(path: str) -> bool:
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in API_PREFIXES)
+    return path.startswith(_API_ROOTS) or path in API_PREFIXES
 
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:
@@ -787,8 +809,7 @@ class ResilienceMiddleware:
         resilience = self.resilience
         started = Clock.elapsed()
         tenant = resilience.tenant_of(scope)
-        at = format_iso(resilience.emulator.clock.now())
-        entry = resilience.journal.open(scope, at, tenant)
+        entry = resilience.journal.open(scope, resilience.emulator.clock.now(), tenant)
 
         async def receiving() -> Message:
             message = await receive()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -67,8 +68,23 @@ def recording_url(request: Request, recording_id: str) -> str:
     return base + RECORDING_DOWNLOAD_PATH.format(recording_id=recording_id)
 
 
-def json_response(body: Any, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status_code)
+class JSONBody(JSONResponse):
+    """A JSON response as Starlette's (compact, UTF-8, same headers), encoded by orjson.
+
+    A body orjson refuses (an integer past 64 bits, a key that is not a string) falls back
+    to the standard library, so every body Starlette could write is still written."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return super().render(content)
+
+
+def json_response(
+    body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONBody(body, status_code=status_code, headers=headers)
 
 
 async def read_json(request: Request) -> Any:
@@ -88,7 +104,7 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
+        body = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
         if SURROGATE_ESCAPE.search(raw):
             json.dumps(body, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
@@ -104,6 +120,10 @@ async def read_json(request: Request) -> Any:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+# `json.loads(raw, parse_constant=...)` builds a decoder per call; this is the same, once.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _too_large(limit: int) -> PayloadTooLargeError:
@@ -128,7 +148,7 @@ async def on_meetings_error(_request: Request, error: Exception) -> Response:
     headers = None
     if isinstance(error, MethodNotAllowedError):
         headers = {"Allow": ", ".join(error.allowed)}
-    return JSONResponse(error_body(error), ERROR_STATUS[type(error)], headers=headers)
+    return json_response(error_body(error), ERROR_STATUS[type(error)], headers=headers)
 
 
 async def on_http_error(request: Request, error: Exception) -> Response:
