@@ -30,7 +30,14 @@ from .schemas import (
     parse_update_theme,
 )
 from .themes import Theme
-from .web import emulator_of, json_response, method_route, read_json, recording_url
+from .web import (
+    caller_of,
+    emulator_of,
+    json_response,
+    method_route,
+    read_json,
+    recording_url,
+)
 
 PREFIXES = ("/v1/meetings", "/beta/meetings")
 
@@ -43,7 +50,7 @@ def authenticated(handler: Handler) -> Handler:
     @wraps(handler)
     async def endpoint(request: Request) -> Response:
         emulator = emulator_of(request)
-        principal = emulator.auth.authenticate(request.headers.get("authorization"))
+        principal = caller_of(request.scope, emulator.auth)
         request.state.principal = principal
         request.state.tenant = emulator.tenant_for(principal)
         return await handler(request)

@@ -68,7 +68,15 @@ from .logos import LOGO_PATH, UPLOAD_PATH
 from .media import RECORDING_DOWNLOAD_PATH
 from .schemas import Checker
 from .settings import LOCAL_MEETING_PATH
-from .web import error_body, json_response, method_route, read_json
+from .web import (
+    BODY_SEEN,
+    authorization_of,
+    caller_of,
+    error_body,
+    json_response,
+    method_route,
+    read_json,
+)
 
 CONTROL_PREFIX = "/_emulator"
 UI_PREFIX = "/_emulator/ui"
@@ -146,9 +154,14 @@ def tenant_of(
     """
     if isinstance(scope_or_headers, dict) and isinstance(scope_or_headers.get("headers"), list):
         scope: Scope = scope_or_headers
-        header = authorization_of(scope)
         if auth is None and "app" in scope:
             auth = scope["app"].state.emulator.auth
+        if auth is not None:
+            try:
+                return caller_of(scope, auth).id
+            except AuthenticationError:
+                return None
+        header = authorization_of(scope)
     else:
         header = Headers(headers=dict(scope_or_headers)).get("authorization")
     if auth is None:
@@ -157,15 +170,6 @@ def tenant_of(
         return auth.authenticate(header).id
     except AuthenticationError:
         return None
-
-
-def authorization_of(scope: Scope) -> str | None:
-    """The request's `Authorization` header (the first, as Starlette reads it), or None."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            text: str = value.decode("latin-1")
-            return text
-    return None
 
 
 @functools.lru_cache(maxsize=1024)  # a JWT decode per call cost a fifth of a GET
@@ -256,6 +260,9 @@ class Rules(Generic[R]):
         with self._lock:
             self._rules[rule.id] = rule
         return rule
+
+    def __len__(self) -> int:
+        return len(self._rules)
 
     def all(self) -> list[R]:
         with self._lock:
@@ -533,7 +540,7 @@ class JournalEntry:
     query: str
     authorization: str | None  # the raw header: only its fingerprint is ever shown
     tenant: str | None
-    body: bytearray = field(default_factory=bytearray)
+    body: bytearray | None = None  # made when the first chunk arrives
     body_size: int = 0
     status: int | None = None
     latency_ms: float | None = None
@@ -542,6 +549,8 @@ class JournalEntry:
 
     def received(self, chunk: bytes) -> None:
         self.body_size += len(chunk)
+        if self.body is None:
+            self.body = bytearray()
         room = JOURNAL_BODY_BYTES - len(self.body)
         if room > 0:
             self.body += chunk[:room]
@@ -565,7 +574,7 @@ class JournalEntry:
             "tenant": self.tenant,
             "body": bytes(self.body).decode("utf-8", "replace") if self.body else None,
             "body_size": self.body_size,
-            "body_truncated": self.body_size > len(self.body),
+            "body_truncated": self.body_size > len(self.body or b""),
             "status": self.status,
             "latency_ms": self.latency_ms,
             "fault": self.fault,
@@ -810,6 +819,7 @@ class ResilienceMiddleware:
         started = Clock.elapsed()
         tenant = resilience.tenant_of(scope)
         entry = resilience.journal.open(scope, resilience.emulator.clock.now(), tenant)
+        scope[BODY_SEEN] = entry.received  # `read_json`, which reads every API body, calls it
 
         async def receiving() -> Message:
             message = await receive()
@@ -825,11 +835,14 @@ class ResilienceMiddleware:
                 entry.latency_ms = round((Clock.elapsed() - started) * 1000, 3)
 
         try:
-            rule = resilience.faults.pick(
-                lambda r: r.matches(scope["method"], scope["path"], tenant)
+            faults = resilience.faults
+            rule = (
+                faults.pick(lambda r: r.matches(scope["method"], scope["path"], tenant))
+                if faults
+                else None
             )
             if rule is None:
-                await self.app(scope, receiving, sending)
+                await self.app(scope, receive, sending)
                 return
             entry.fault = rule.id
             delay = rule.latency(resilience.emulator.ids)
@@ -844,7 +857,7 @@ class ResilienceMiddleware:
                 if not await _drop_connection(send):
                     raise ConnectionDropped(f"fault {rule.id} dropped the connection")
             else:
-                await self.app(scope, receiving, sending)
+                await self.app(scope, receive, sending)
         except BaseException as problem:
             if entry.error is None:
                 entry.error = type(problem).__name__

@@ -12,7 +12,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Scope
 
+from .auth import Authenticator, Principal
 from .emulator import Emulator
 from .errors import (
     AuthenticationError,
@@ -43,6 +45,8 @@ ERROR_STATUS: dict[type[MeetingsError], int] = {
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
+# Nineteen digits in a row: perhaps an integer past 64 bits, which orjson reads as a float.
+LONG_NUMBER = re.compile(rb"[0-9]{19}")
 # A `\uD800`-`\uDFFF` escape: the body may hold a lone surrogate, which is no text at all.
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -55,6 +59,39 @@ def method_route(path: str, handlers: dict[str, Endpoint]) -> Route:
         return await handlers[method](request)
 
     return Route(path, dispatch, methods=list(handlers))
+
+
+# Where a middleware may put a function that is given each chunk of the body as it is read.
+BODY_SEEN = "meetings_emulator.body_seen"
+
+
+def authorization_of(scope: Scope) -> str | None:
+    """The request's `Authorization` header (the first, as Starlette reads it), or None."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+# Where a request keeps its caller once the credentials have been checked (or refused).
+CALLER = "meetings_emulator.caller"
+
+
+def caller_of(scope: Scope, auth: Authenticator) -> Principal:
+    """The request's caller, its credentials checked once however many layers ask;
+    raises `AuthenticationError` when they are refused."""
+    known = scope.get(CALLER)
+    if known is None:
+        try:
+            known = auth.authenticate(authorization_of(scope))
+        except AuthenticationError as refused:
+            known = refused
+        scope[CALLER] = known
+    if isinstance(known, AuthenticationError):
+        raise known
+    principal: Principal = known
+    return principal
 
 
 def emulator_of(request: Request) -> Emulator:
@@ -93,9 +130,12 @@ async def read_json(request: Request) -> Any:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
+    seen = request.scope.get(BODY_SEEN)  # the journal's note of what the call sent
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
+        if seen is not None:
+            seen(chunk)
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
@@ -103,6 +143,11 @@ async def read_json(request: Request) -> Any:
     raw = b"".join(chunks)
     if not raw.strip():
         return {}
+    if not LONG_NUMBER.search(raw):
+        try:  # the fast parser takes what is plainly valid; anything else gets the full checks
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
     try:
         body = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
         if SURROGATE_ESCAPE.search(raw):
