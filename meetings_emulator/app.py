@@ -7,8 +7,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
@@ -20,6 +20,9 @@ from .errors import MeetingsError
 from .ids import Ids
 from .settings import Settings
 from .web import on_http_error, on_meetings_error, on_unexpected_error
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("meetings_emulator")
 

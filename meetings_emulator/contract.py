@@ -14,8 +14,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 SOURCE_COPY = Path(__file__).resolve().parents[1] / "openapi" / "meetings-emulator.yaml"
 METHODS = ("get", "post", "put", "patch", "delete")
 STYLE = """
@@ -37,6 +35,8 @@ def document_text() -> str:
 
 @cache
 def document() -> dict[str, Any]:
+    import yaml  # only when the document is first asked for: it costs start-up time
+
     loaded: dict[str, Any] = yaml.safe_load(document_text())
     return loaded
 

@@ -49,15 +49,16 @@ import struct
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
-
-from PIL import Image
 
 from .clock import Clock
 from .errors import BadRequestError
 from .ids import Ids
 from .isotime import format_iso, parse_iso
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 LOGO_TYPES = ("white", "colored", "favicon")
 BUCKET = "roomservice-whitelabel-logos-prod"
@@ -405,6 +406,8 @@ def inspect_logo(logo_type: str, data: bytes) -> list[str]:
     fits = _dimensions_fit(logo_type, width, height)
     if width * height > MAX_DECODED_PIXELS:
         return [*problems, "dimensions"]
+    from PIL import Image  # only when a logo is checked: it costs start-up time
+
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
             image.verify()  # chunk structure and checksums
