@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
+from hypothesis import given
+from hypothesis import strategies as st
 
 from meetings_emulator.clock import Clock, ClockError
 from meetings_emulator.isotime import format_iso, parse_iso
@@ -91,6 +93,51 @@ def test_timers_scheduled_by_a_timer_run_in_the_same_pass_when_due() -> None:
     timers.schedule(START, chain)
     timers.run_until(START + timedelta(seconds=12))
     assert ran == [START, START + timedelta(seconds=5), START + timedelta(seconds=10)]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 20), st.booleans(), st.integers(0, 25)), min_size=1, max_size=40
+    )
+)
+def test_timers_in_any_order_run_by_due_time_then_by_when_they_were_scheduled(
+    plan: list[tuple[int, bool, int]],
+) -> None:
+    """Timers scheduled in due order, out of it, tied, cancelled, run in passes up to
+    several instants: each runs once, in (due, scheduling) order, and only when due."""
+    timers = Timers()
+    ran: list[int] = []
+    handles = []
+    for number, (due, _, _) in enumerate(plan):
+        handles.append(
+            timers.schedule(START + timedelta(seconds=due), lambda _at, n=number: ran.append(n))
+        )
+    for handle, (_, cancel, _) in zip(handles, plan, strict=True):
+        if cancel:
+            handle.cancel()
+    live = [n for n, (_, cancel, _) in enumerate(plan) if not cancel]
+    for until in [*sorted({stop for _, _, stop in plan}), 25]:
+        timers.run_until(START + timedelta(seconds=until))
+        expected = sorted((n for n in live if plan[n][0] <= until), key=lambda n: (plan[n][0], n))
+        assert ran == expected
+        left = [n for n in live if plan[n][0] > until]
+        assert len(timers) == len(left)
+        assert timers.next_due() == (
+            START + timedelta(seconds=min(plan[n][0] for n in left)) if left else None
+        )
+
+
+def test_a_timer_due_before_those_already_queued_runs_first() -> None:
+    timers = Timers()
+    ran: list[str] = []
+    for name, seconds in [("b", 2), ("c", 3), ("a", 1), ("c2", 3), ("b2", 2), ("d", 4)]:
+        timers.schedule(START + timedelta(seconds=seconds), lambda _at, n=name: ran.append(n))
+    assert timers.next_due() == START + timedelta(seconds=1)
+    assert timers.run_until(START + timedelta(seconds=3)) == 5
+    assert ran == ["a", "b", "b2", "c", "c2"]
+    timers.clear()
+    assert len(timers) == timers.run_until(START + timedelta(days=1)) == 0
+    assert timers.next_due() is None
 
 
 @pytest.mark.parametrize(
