@@ -1,16 +1,18 @@
 """Callbacks: every event, posted as JSON to the URL configured for its kind.
 
 `Callbacks` is the outbox and the delivery log. It hears each event as the domain records
-it, snapshots the payload, picks the URL (the room's `callback_urls` first, then the
-application's) and queues a `Delivery` behind the earlier ones of the same room. It is
-plain Python and thread-safe: events come from the event loop and, in tests, from the
-test's own thread.
+it, picks the URL (the room's `callback_urls` first, then the application's), snapshots
+the payload and queues a `Delivery` behind the earlier ones of the same room. An event
+with no URL is only logged, and the parts of its entry nobody may read are made when they
+are read (see `Delivery`). It is plain Python and thread-safe: events come from the event
+loop and, in tests, from the test's own thread.
 
 `Sender` is the part that does HTTP. It runs in the app's event loop, posts the head of
 every room's queue (rooms in parallel, each room in order), and reports back. A failed
 attempt that may succeed later (a timeout, a connection error, 5xx, 408, 429) is retried
 after an exponential, jittered delay measured on the emulator's clock, so a test moves
-the clock to make retries happen; other answers end the delivery.
+the clock to make retries happen; other answers end the delivery. The rooms whose head
+may be sent are kept on a ready queue, so a burst of N callbacks costs N, not N * rooms.
 """
 
 from __future__ import annotations
@@ -22,21 +24,22 @@ import hmac
 import json
 import logging
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from . import __version__
 from .clock import Clock
-from .events import Event
+from .events import Event, RoomExpired
 from .ids import Ids
-from .payloads import kind_of, payload
+from .payloads import KINDS, kind_of, payload
 from .timers import Timers
 
 log = logging.getLogger("meetings_emulator.callbacks")
@@ -89,20 +92,119 @@ class Attempt:
     latency_ms: float
 
 
-@dataclass(slots=True, eq=False)
 class Delivery:
-    id: str
-    event: str
-    room_id: str
-    url: str | None
-    payload: dict[str, Any]
-    body: bytes
-    headers: dict[str, str]
-    created_at: datetime
-    status: DeliveryStatus = DeliveryStatus.PENDING
-    attempts: list[Attempt] = field(default_factory=list)
-    next_attempt_at: datetime | None = None
-    finished_at: datetime | None = None
+    """One callback: its event, where it goes, what it carries, and every attempt at it.
+
+    An event with no URL is only logged (`undelivered`). Its entry is made in two steps,
+    as most are never read (a clock move may expire 100,000 rooms): first what the log is
+    filtered by, then, when its `id`, `payload` or `headers` is first read, the rest, the
+    same as if it had been made at once. Once read they do not change.
+    """
+
+    __slots__ = (
+        "_headers",
+        "_id",
+        "_id_bits",
+        "_logged",
+        "_outbox",
+        "_payload",
+        "_source",
+        "attempts",
+        "body",
+        "created_at",
+        "event",
+        "finished_at",
+        "next_attempt_at",
+        "room_id",
+        "status",
+        "url",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        event: str,
+        room_id: str,
+        url: str | None,
+        payload: dict[str, Any],
+        body: bytes,
+        headers: dict[str, str],
+        created_at: datetime,
+        status: DeliveryStatus = DeliveryStatus.PENDING,
+        attempts: list[Attempt] | None = None,
+        next_attempt_at: datetime | None = None,
+        finished_at: datetime | None = None,
+    ) -> None:
+        self._id = id
+        self.event = event
+        self.room_id = room_id
+        self.url = url
+        self._payload: dict[str, Any] | None = payload
+        self.body = body
+        self._headers: dict[str, str] | None = headers
+        self.created_at = created_at
+        self.status = status
+        self.attempts: list[Attempt] = [] if attempts is None else attempts
+        self.next_attempt_at = next_attempt_at
+        self.finished_at = finished_at
+        self._source: Event | None = None  # set while the rest is still to be made
+        self._id_bits: int | None = None
+        self._outbox: Callbacks | None = None
+        self._logged = False
+
+    @classmethod
+    def undelivered(
+        cls, outbox: Callbacks, event: Event, id_bits: int | None, body: dict[str, Any] | None
+    ) -> Delivery:
+        """The log entry of an event with no URL; `outbox` makes the rest when it is read."""
+        entry = cls.__new__(cls)
+        entry._id = ""
+        entry.event = event.name
+        entry.room_id = event.room.id
+        entry.url = None
+        entry._payload = body
+        entry.body = b""
+        entry._headers = None
+        entry.created_at = entry.finished_at = event.at
+        entry.status = DeliveryStatus.UNDELIVERED
+        entry.attempts = []
+        entry.next_attempt_at = None
+        entry._id_bits = id_bits
+        entry._outbox = outbox
+        entry._source = event
+        entry._logged = True
+        return entry
+
+    @property
+    def id(self) -> str:
+        if self._source is not None:
+            self._make()
+        return self._id
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        if self._source is not None:
+            self._make()
+        assert self._payload is not None
+        return self._payload
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self._source is not None:
+            self._make()
+        assert self._headers is not None
+        return self._headers
+
+    def _make(self) -> None:
+        outbox = self._outbox
+        assert outbox is not None
+        outbox._make(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"Delivery(id={self.id!r}, event={self.event!r}, room_id={self.room_id!r}, "
+            f"url={self.url!r}, status={self.status!r}, attempts={len(self.attempts)})"
+        )
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -134,38 +236,38 @@ class Callbacks:
         self._keep = keep
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._log: OrderedDict[str, Delivery] = OrderedDict()
-        self._queues: dict[str, deque[Delivery]] = {}
-        self._in_flight: set[str] = set()
+        self._log: deque[Delivery] = deque()  # oldest first
+        self._by_id: dict[str, Delivery] = {}  # every logged delivery whose id is made
+        self._queues: dict[str, deque[Delivery]] = {}  # per room, what is still to send
+        self._ready: deque[str] = deque()  # rooms whose queue's head may be sendable now
+        self._in_flight: set[Delivery] = set()
         # Told whenever a delivery may be sent; the sender sets it.
         self.notify: Callable[[], None] = lambda: None
+
+    @property
+    def config(self) -> CallbackConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: CallbackConfig) -> None:
+        self._config = config
+        self._app_urls = {kind: config.url_for(kind) for kind in KINDS.values()}
 
     # -- recording what happened ------------------------------------------------------
 
     def record(self, event: Event) -> Delivery:
         """Turn an event into a delivery (the `EventLog` calls this for each event)."""
         room = event.room
-        kind = kind_of(event)
-        url = (room.settings.callback_urls or {}).get(f"{kind}_callback_url")
-        url = url or self.config.url_for(kind)
+        kind = _KIND_OF.get(event.name)
+        if kind is None:
+            kind = _KIND_OF[event.name] = kind_of(event)
+        room_urls = room.settings.callback_urls
+        url = (room_urls.get(kind + "_callback_url") if room_urls else None) or self._app_urls[kind]
+        if url is None:
+            return self._log_undelivered(event)
         body_json = payload(event, self._own_url)
-        # Only what will be sent needs its bytes (and, with a secret, its signature).
-        body = (
-            b""
-            if url is None
-            else json.dumps(body_json, separators=(",", ":"), ensure_ascii=False).encode()
-        )
+        body = _json_bytes(body_json)
         delivery_id = self._ids.uuid()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            EVENT_ID_HEADER: delivery_id,
-            EVENT_HEADER: event.name,
-        }
-        if room.settings.metadata is not None:
-            headers[METADATA_HEADER] = quote(room.settings.metadata, safe="")
-        if self.config.secret and url is not None:
-            headers[SIGNATURE_HEADER] = signature(self.config.secret, body)
         delivery = Delivery(
             delivery_id,
             event.name,
@@ -173,49 +275,107 @@ class Callbacks:
             url,
             body_json,
             body,
-            headers,
+            self._headers(delivery_id, event, body, url),
             event.at,
         )
         with self._lock:
-            if url is None:
-                delivery.status = DeliveryStatus.UNDELIVERED
-                delivery.finished_at = event.at
+            queue = self._queues.get(room.id)
+            if queue is None:
+                self._queues[room.id] = deque((delivery,))
+                self._ready.append(room.id)
             else:
-                self._queues.setdefault(room.id, deque()).append(delivery)
-            self._log[delivery.id] = delivery
-            self._forget_old()
+                queue.append(delivery)
+            self._add_to_log(delivery)
             self._changed.notify_all()
-        if url is not None:
-            self.notify()
+        self.notify()
         return delivery
 
+    def _log_undelivered(self, event: Event) -> Delivery:
+        # The payload of `room:expired` is made when read, from the room, which no longer
+        # changes; other events' payloads are made now, from objects that may change later.
+        body = None if isinstance(event, RoomExpired) else payload(event, self._own_url)
+        entry = Delivery.undelivered(self, event, self._ids.uuid_draw(), body)
+        with self._lock:
+            self._log.append(entry)
+            if len(self._log) > self._keep:
+                self._forget_old()
+        return entry
+
+    def _make(self, entry: Delivery) -> None:
+        """Make the rest of an undelivered entry, the first time it is read."""
+        with self._lock:
+            event = entry._source
+            if event is None:  # made meanwhile, by another thread
+                return
+            entry._id = delivery_id = self._ids.uuid_later(entry._id_bits)
+            if entry._payload is None:
+                entry._payload = payload(event, self._own_url)
+            entry._headers = self._headers(delivery_id, event, b"", None)
+            if entry._logged:  # still in the log: findable by its id from now on
+                self._by_id.setdefault(delivery_id, entry)
+            entry._source = None
+
+    def _headers(
+        self, delivery_id: str, event: Event, body: bytes, url: str | None
+    ) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            EVENT_ID_HEADER: delivery_id,
+            EVENT_HEADER: event.name,
+        }
+        metadata = event.room.settings.metadata
+        if metadata is not None:
+            headers[METADATA_HEADER] = quote(metadata, safe="")
+        if self.config.secret and url is not None:
+            headers[SIGNATURE_HEADER] = signature(self.config.secret, body)
+        return headers
+
+    def _add_to_log(self, delivery: Delivery) -> None:
+        delivery._logged = True
+        self._log.append(delivery)
+        self._by_id[delivery.id] = delivery
+        if len(self._log) > self._keep:
+            self._forget_old()
+
     def _forget_old(self) -> None:
-        while len(self._log) > self._keep:
-            oldest_id, oldest = next(iter(self._log.items()))
+        log = self._log
+        while len(log) > self._keep:
+            oldest = log[0]
             if oldest.status not in FINISHED:
                 break
-            del self._log[oldest_id]
+            self._unlog(log.popleft())
+
+    def _unlog(self, entry: Delivery) -> None:
+        entry._logged = False
+        if entry._source is None and self._by_id.get(entry._id) is entry:
+            del self._by_id[entry._id]
 
     # -- what the sender asks ---------------------------------------------------------
 
-    def take_ready(self) -> list[Delivery]:
-        """The head of every room queue that can be sent now; each is marked in flight."""
+    def take_ready(self, limit: int | None = None) -> list[Delivery]:
+        """Up to `limit` room queues' heads that can be sent now; each is marked in flight.
+
+        Only the rooms whose head may have become sendable are looked at (a new queue, a
+        head finished, a retry due), so a wake costs what is ready, not every room."""
         with self._lock:
-            ready = [
-                queue[0]
-                for queue in self._queues.values()
-                if queue
-                and queue[0].status is DeliveryStatus.PENDING
-                and queue[0].id not in self._in_flight
-            ]
-            self._in_flight.update(delivery.id for delivery in ready)
+            ready: list[Delivery] = []
+            rooms, queues, in_flight = self._ready, self._queues, self._in_flight
+            while rooms and (limit is None or len(ready) < limit):
+                queue = queues.get(rooms.popleft())
+                if not queue:
+                    continue
+                head = queue[0]
+                if head.status is DeliveryStatus.PENDING and head not in in_flight:
+                    in_flight.add(head)
+                    ready.append(head)
             return ready
 
     def settle(self, delivery: Delivery, attempt: Attempt) -> None:
         """Record an attempt's outcome: delivered, given up, or another try later."""
         retry_at = None
         with self._lock:
-            self._in_flight.discard(delivery.id)
+            self._in_flight.discard(delivery)
             delivery.attempts.append(attempt)
             code = attempt.status_code
             if code is not None and 200 <= code < 300:
@@ -241,6 +401,7 @@ class Callbacks:
             if delivery.status is DeliveryStatus.RETRYING:
                 delivery.status = DeliveryStatus.PENDING
                 delivery.next_attempt_at = None
+                self._ready.append(delivery.room_id)
             self._changed.notify_all()
         self.notify()
 
@@ -251,7 +412,9 @@ class Callbacks:
         queue = self._queues.get(delivery.room_id)
         if queue and queue[0] is delivery:
             queue.popleft()
-            if not queue:
+            if queue:
+                self._ready.append(delivery.room_id)  # the next one's turn
+            else:
                 del self._queues[delivery.room_id]
 
     def pending(self) -> list[Delivery]:
@@ -261,7 +424,7 @@ class Callbacks:
 
     def give_up(self, delivery: Delivery, at: datetime) -> None:
         with self._lock:
-            self._in_flight.discard(delivery.id)
+            self._in_flight.discard(delivery)
             self._finish(delivery, DeliveryStatus.FAILED, at)
             self._changed.notify_all()
 
@@ -289,7 +452,7 @@ class Callbacks:
         with self._lock:
             return [
                 d
-                for d in self._log.values()
+                for d in self._log
                 if (room_id is None or d.room_id == room_id)
                 and (event is None or d.event == event)
                 and (status is None or d.status == status)
@@ -297,32 +460,50 @@ class Callbacks:
 
     def delivery(self, delivery_id: str) -> Delivery | None:
         with self._lock:
-            return self._log.get(delivery_id)
+            found = self._by_id.get(delivery_id)
+            if found is not None or self._ids.seed is None:
+                return found
+            # From a seeded sequence, an id can be known before it is read (a replay).
+            for entry in self._log:
+                bits = entry._id_bits
+                unread = entry._source is not None and bits is not None
+                if unread and self._ids.uuid(bits) == delivery_id:
+                    self._make(entry)
+                    return entry
+            return None
 
     def counts(self) -> dict[str, int]:
         with self._lock:
             counts = {str(status): 0 for status in DeliveryStatus}
-            for delivery in self._log.values():
+            for delivery in self._log:
                 counts[str(delivery.status)] += 1
             return counts
 
     def redeliver(self, delivery: Delivery) -> Delivery:
         """Send a finished delivery once more (same event id), behind its room's queue."""
-        again = replace(
-            delivery,
-            status=DeliveryStatus.PENDING,
-            attempts=[],
-            created_at=self._clock.now(),
-            next_attempt_at=None,
-            finished_at=None,
-            url=delivery.url,
-        )
-        if again.url is None:
+        if delivery.url is None:
             raise ValueError("no URL to deliver to")
+        again = Delivery(
+            delivery.id,
+            delivery.event,
+            delivery.room_id,
+            delivery.url,
+            delivery.payload,
+            delivery.body,
+            delivery.headers,
+            self._clock.now(),
+        )
         with self._lock:
-            self._queues.setdefault(again.room_id, deque()).append(again)
-            self._log.pop(delivery.id, None)
-            self._log[again.id] = again
+            queue = self._queues.get(again.room_id)
+            if queue is None:
+                self._queues[again.room_id] = deque((again,))
+                self._ready.append(again.room_id)
+            else:
+                queue.append(again)
+            if delivery._logged:
+                self._log.remove(delivery)
+                self._unlog(delivery)
+            self._add_to_log(again)
             self._changed.notify_all()
         self.notify()
         return again
@@ -333,6 +514,17 @@ class Callbacks:
 
     def __iter__(self) -> Iterator[Delivery]:
         return iter(self.deliveries())
+
+
+_KIND_OF: dict[str, str] = {}  # event name -> kind, as `kind_of` says
+
+
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    """The body as compact UTF-8 JSON; orjson writes the same bytes as `json.dumps` would."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:  # e.g. a lone surrogate in a name: as json.dumps does it
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 Post = Callable[[Delivery, float], Awaitable[Attempt]]

@@ -20,6 +20,7 @@ import jwt
 MEETING_CODE_LOW = 100_000_000
 MEETING_CODE_HIGH = 999_999_999
 SESSION_ALPHABET = string.ascii_letters + string.digits + "+/"
+_UNSEEDED = random.SystemRandom()
 
 
 class Ids:
@@ -40,12 +41,26 @@ class Ids:
         self.application_id = self.uuid()
         self.account_id = f"{self._random.getrandbits(32):08x}"
 
-    def uuid(self) -> str:
-        """A random (version 4) UUID, as text."""
-        bits = self._random.getrandbits(128)
+    def uuid(self, bits: int | None = None) -> str:
+        """A random (version 4) UUID, as text; from `bits` when given (see `uuid_draw`)."""
+        if bits is None:
+            bits = self._random.getrandbits(128)
         bits = (bits & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
         h = f"{bits:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    def uuid_draw(self) -> int | None:
+        """The draw behind a uuid that may never be read, made into one later by `uuid(bits)`.
+
+        A seeded sequence draws now, so every id after it is the same whether or not this
+        one is ever read; an unseeded one has no sequence to keep and draws nothing (None),
+        and `uuid()` draws when it is read."""
+        return None if self.seed is None else self._random.getrandbits(128)
+
+    def uuid_later(self, bits: int | None) -> str:
+        """The uuid of a `uuid_draw`; for None (unseeded), from fresh random bits, not from
+        this sequence, which may have been seeded again since."""
+        return self.uuid(_UNSEEDED.getrandbits(128) if bits is None else bits)
 
     def meeting_code(self) -> str:
         """A 9-digit candidate; the caller keeps the codes in use and asks again on a clash."""

@@ -17,9 +17,12 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from meetings_emulator.app import create_app
+from meetings_emulator.callbacks import CallbackConfig, Callbacks
 from meetings_emulator.clock import Clock
+from meetings_emulator.emulator import Emulator
 from meetings_emulator.ids import Ids
 from meetings_emulator.isotime import format_iso, parse_iso
+from meetings_emulator.models import Room, RoomSettings
 from meetings_emulator.receiver import Inbox, Received, create_receiver
 from meetings_emulator.settings import Settings
 
@@ -547,3 +550,74 @@ def test_one_app_can_run_in_one_loop_after_another(receiver: Receiver) -> None:
             join(client, room["id"], "A")
             flush(client)
     assert receiver.inbox.events.count("session:started") == 2
+
+
+# -- the log of events with no URL -----------------------------------------------------
+
+
+def expire_rooms(emulator: Emulator, count: int, **settings: Any) -> list[Room]:
+    rooms = [
+        emulator.rooms.create(RoomSettings(display_name=f"r{n}", **settings)) for n in range(count)
+    ]
+    emulator.advance(timedelta(minutes=10, seconds=1))
+    return rooms
+
+
+def test_undelivered_entries_read_in_full_and_the_same_every_time() -> None:
+    emulator = Emulator(Settings(), clock=Clock.frozen_at(START))
+    rooms = expire_rooms(emulator, 3, metadata="team: blue / ünïcode")
+    entries = emulator.callbacks.deliveries()
+    assert [(e.event, e.room_id, e.status, e.url) for e in entries] == [
+        ("room:expired", room.id, "undelivered", None) for room in rooms
+    ]
+    first = entries[0]
+    assert first.payload == {
+        "event": "room:expired",
+        "room_id": rooms[0].id,
+        "room_type": "instant",
+        "expires_at": format_iso(START + timedelta(minutes=10)),
+        "created_at": format_iso(START),
+    }
+    assert first.headers == {
+        "Content-Type": "application/json",
+        "User-Agent": "meetings-emulator/0.1.0",
+        "X-Meetings-Event-Id": first.id,
+        "X-Meetings-Event": "room:expired",
+        "X-Meetings-Room-Metadata": "team%3A%20blue%20%2F%20%C3%BCn%C3%AFcode",
+    }
+    assert (first.body, first.attempts, first.finished_at) == (
+        b"",
+        [],
+        START + timedelta(minutes=10),
+    )
+    ids = [entry.id for entry in emulator.callbacks.deliveries()]
+    assert ids == [entry.id for entry in entries]  # stable once read
+    assert len(set(ids)) == 3
+    assert all(emulator.callbacks.delivery(i) is e for i, e in zip(ids, entries, strict=True))
+    assert emulator.callbacks.delivery("nope") is None
+
+
+def test_reading_the_log_or_not_leaves_a_seeded_sequence_the_same() -> None:
+    read, unread = (Emulator(Settings(), clock=Clock.frozen_at(START), ids=Ids(7)) for _ in "ab")
+    expire_rooms(read, 4)
+    expire_rooms(unread, 4)
+    read_ids = [entry.id for entry in read.callbacks.deliveries()]
+    after = [e.rooms.create(RoomSettings(display_name="next")).id for e in (read, unread)]
+    assert after[0] == after[1]
+    # An id known ahead (a replay of the same seed) finds its entry before it is read.
+    assert unread.callbacks.delivery(read_ids[2]) is unread.callbacks.deliveries()[2]
+    assert [entry.id for entry in unread.callbacks.deliveries()] == read_ids
+
+
+def test_the_log_keeps_its_order_and_its_limit_with_undelivered_entries() -> None:
+    emulator = Emulator(Settings(), clock=Clock.frozen_at(START))
+    log = Callbacks(
+        emulator.clock, emulator.ids, emulator.timers, CallbackConfig(), "http://x", keep=5
+    )
+    emulator.events.subscribe(log.record)
+    rooms = expire_rooms(emulator, 4)
+    early_id = log.deliveries()[0].id  # read before it is forgotten
+    rooms += expire_rooms(emulator, 4)
+    assert [entry.room_id for entry in log.deliveries()] == [room.id for room in rooms[3:]]
+    assert log.delivery(early_id) is None
+    assert log.counts()["undelivered"] == 5
