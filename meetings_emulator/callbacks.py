@@ -24,13 +24,14 @@ import hmac
 import json
 import logging
 import threading
+import urllib.request
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
@@ -40,6 +41,7 @@ from .clock import Clock
 from .events import Event, RoomExpired
 from .ids import Ids
 from .payloads import KINDS, kind_of, payload
+from .poster import Poster
 from .timers import Timers
 
 log = logging.getLogger("meetings_emulator.callbacks")
@@ -545,7 +547,14 @@ class DeliveryFaults(Protocol):
 
 
 class Sender:
-    """Posts deliveries over HTTP from the app's event loop."""
+    """Posts deliveries over HTTP from the app's event loop.
+
+    Up to `MAX_PARALLEL` workers each send a delivery, record its outcome and take the next
+    one that is ready, until none is. The network is `Poster` (keep-alive HTTP/1.1); an
+    httpx client stands in for it when a transport is given (`httpx.MockTransport` in
+    tests), and for URLs that the environment sends through a proxy (`HTTP_PROXY`,
+    `HTTPS_PROXY`, `ALL_PROXY`, less `NO_PROXY`), as httpx honours those.
+    """
 
     def __init__(
         self,
@@ -560,9 +569,13 @@ class Sender:
         self._loop: asyncio.AbstractEventLoop | None = None
         # Made when the sender starts, in the loop it runs in (an app may run in several).
         self._wake: asyncio.Event | None = None
-        self._limit: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._workers = 0
+        self._closing = False
+        self._poster: Poster | None = None
         self._client: httpx.AsyncClient | None = None
+        self._proxies: dict[str, str] = {}
+        self._proxied: dict[str, bool] = {}
         # Consulted by every attempt when set (`resilience.install` sets it).
         self.faults: DeliveryFaults | None = None
 
@@ -582,28 +595,59 @@ class Sender:
                 loop.call_soon_threadsafe(event.set)
 
     async def run(self) -> None:
-        """Until cancelled: whenever woken, start sending every room's ready head."""
+        """Until cancelled: whenever woken, start workers for what is ready."""
         self._wake = wake = asyncio.Event()
-        self._limit = asyncio.Semaphore(MAX_PARALLEL)
         self._loop = asyncio.get_running_loop()
-        self._client = httpx.AsyncClient(transport=self._transport, follow_redirects=False)
+        self._closing = False
+        self._workers = 0
+        self._tasks = set()
+        self._poster = Poster()
+        self._proxies = {
+            scheme: url
+            for scheme, url in urllib.request.getproxies_environment().items()
+            if scheme in ("http", "https", "all")
+        }
+        self._proxied = {}
+        if self._transport is not None:
+            self._client = httpx.AsyncClient(transport=self._transport, follow_redirects=False)
         wake.set()
         try:
             while True:
                 await wake.wait()
                 wake.clear()
-                for delivery in self._outbox().take_ready():
-                    task = asyncio.create_task(self._send(self._outbox(), delivery))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                self._start_workers()
         finally:
             self._loop = None
 
-    async def _send(self, outbox: Callbacks, delivery: Delivery) -> None:
-        assert self._limit is not None
-        async with self._limit:
-            attempt = await self.attempt(delivery, outbox.config.timeout)
-        outbox.settle(delivery, attempt)
+    def _start_workers(self) -> None:
+        if self._closing:
+            return
+        outbox = self._outbox()
+        for delivery in outbox.take_ready(MAX_PARALLEL - self._workers):
+            self._workers += 1
+            task = asyncio.create_task(self._work(outbox, delivery))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _work(self, outbox: Callbacks, delivery: Delivery) -> None:
+        """Send `delivery`, then whatever else is ready, one at a time."""
+        try:
+            while True:
+                try:
+                    attempt = await self.attempt(delivery, outbox.config.timeout)
+                except Exception as problem:  # a fault rule that broke: still an outcome
+                    log.exception("a callback attempt failed")
+                    error = type(problem).__name__ + (f": {problem}" if str(problem) else "")
+                    attempt = Attempt(self._clock.now(), None, error, 0.0)
+                outbox.settle(delivery, attempt)
+                if self._closing or outbox is not self._outbox():
+                    return
+                taken = outbox.take_ready(1)
+                if not taken:
+                    return  # with no await since take_ready: no wake is missed
+                delivery = taken[0]
+        finally:
+            self._workers -= 1
 
     async def attempt(self, delivery: Delivery, timeout: float) -> Attempt:
         """One attempt at a delivery, through the fault rules when there are any."""
@@ -615,32 +659,56 @@ class Sender:
 
     async def post(self, delivery: Delivery, timeout: float) -> Attempt:
         """POST the delivery once; whatever happens is the attempt's outcome."""
-        assert self._client is not None
-        assert delivery.url is not None
+        url = delivery.url
+        assert url is not None
         started = self._clock.elapsed()
         at = self._clock.now()
         code: int | None = None
         error: str | None = None
         try:
-            response = await self._client.post(
-                delivery.url, content=delivery.body, headers=delivery.headers, timeout=timeout
-            )
-            code = response.status_code
-        except httpx.TimeoutException:
+            client = self._client if self._client is not None else self._proxy_client(url)
+            if client is not None:
+                response = await client.post(
+                    url, content=delivery.body, headers=delivery.headers, timeout=timeout
+                )
+                code = response.status_code
+            else:
+                assert self._poster is not None, "the sender is not running"
+                code = await self._poster.post(url, delivery.headers, delivery.body, timeout)
+        except (TimeoutError, httpx.TimeoutException):
             error = f"timed out after {timeout:g} s"
         except Exception as problem:  # any failure is an attempt's outcome, never a lost task
             error = type(problem).__name__ + (f": {problem}" if str(problem) else "")
         latency = round((self._clock.elapsed() - started) * 1000, 3)
         return Attempt(at, code, error, latency)
 
+    def _proxy_client(self, url: str) -> httpx.AsyncClient | None:
+        """An httpx client when the environment sends `url` through a proxy, else None."""
+        if not self._proxies:
+            return None
+        proxied = self._proxied.get(url)
+        if proxied is None:
+            parts = urlsplit(url)
+            proxied = (parts.scheme in self._proxies or "all" in self._proxies) and not (
+                urllib.request.proxy_bypass_environment(parts.hostname or "", self._proxies)
+            )
+            if len(self._proxied) >= 1024:
+                self._proxied.clear()
+            self._proxied[url] = proxied
+        if not proxied:
+            return None
+        if self._client is None:
+            self._client = httpx.AsyncClient(follow_redirects=False)
+        return self._client
+
     async def close(self, grace: float) -> None:
         """Stop, giving what is still pending one last attempt within `grace` seconds."""
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+        if self._tasks:  # the workers go on with what is ready, for `grace` at most
+            await asyncio.wait(list(self._tasks), timeout=grace)
+        self._closing = True
         outbox = self._outbox()
         left = outbox.pending()
-        if left and self._client is not None:
+        if left and (self._poster is not None or self._client is not None):
             rooms: dict[str, list[Delivery]] = {}
             for delivery in left:
                 rooms.setdefault(delivery.room_id, []).append(delivery)
@@ -667,6 +735,9 @@ class Sender:
                 len(still),
                 ", ".join(f"{d.event} for room {d.room_id} to {d.url}" for d in still[:20]),
             )
+        if self._poster is not None:
+            await self._poster.aclose()
+            self._poster = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None

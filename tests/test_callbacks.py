@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from meetings_emulator.app import create_app
@@ -25,6 +31,7 @@ from meetings_emulator.isotime import format_iso, parse_iso
 from meetings_emulator.models import Room, RoomSettings
 from meetings_emulator.receiver import Inbox, Received, create_receiver
 from meetings_emulator.settings import Settings
+from meetings_emulator.tls import make_tls
 
 from .conftest import BASIC, START, serving
 
@@ -550,6 +557,123 @@ def test_one_app_can_run_in_one_loop_after_another(receiver: Receiver) -> None:
             join(client, room["id"], "A")
             flush(client)
     assert receiver.inbox.events.count("session:started") == 2
+
+
+# -- the network: kept connections, slow and broken receivers, https -------------------
+
+
+def counting_receiver(inbox: Inbox, ports: list[int], delay: float = 0.0) -> Starlette:
+    """A receiver that also notes each callback's client port: one port, one connection."""
+
+    async def receive(request: Request) -> Response:
+        if delay:
+            await asyncio.sleep(delay)
+        assert request.client is not None
+        ports.append(request.client.port)
+        inbox.add(Received(request.url.path, dict(request.headers), await request.body()))
+        return Response(status_code=204)
+
+    return Starlette(routes=[Route("/{path:path}", receive, methods=["POST"])])
+
+
+def test_callbacks_to_one_receiver_reuse_a_connection(receiver: Receiver) -> None:
+    inbox, ports = Inbox(), []
+    with serving(counting_receiver(inbox, ports)) as url:
+        app = emulator_app(receiver, sessions_callback_url=url + "/s", rooms_callback_url=url)
+        with TestClient(app, headers={"Authorization": BASIC}) as client:
+            room = client.post(f"{V1}/rooms", json={"display_name": "x"}).json()
+            for n in range(5):
+                leave(client, room["id"], join(client, room["id"], f"P{n}"))
+                flush(client)
+    assert len(inbox.received) == 5 * 4  # started, joined, left, ended per meeting
+    assert len(set(ports)) == 1
+
+
+def test_a_burst_from_many_rooms_arrives_once_each_in_room_order(receiver: Receiver) -> None:
+    inbox, ports = Inbox(), []
+    with serving(counting_receiver(inbox, ports, delay=0.001)) as url:
+        app = emulator_app(receiver, sessions_callback_url=url)
+        emulator = app.state.emulator
+        with TestClient(app, headers={"Authorization": BASIC}) as client:
+            rooms = [emulator.rooms.create(RoomSettings(display_name=f"r{n}")) for n in range(150)]
+            for room in rooms:  # two callbacks a room, queued together
+                emulator.sessions.join(room.id, "A")
+            counts = flush(client)
+    assert counts["delivered"] == 300
+    ids = [item.headers["x-meetings-event-id"] for item in inbox.received]
+    assert len(ids) == len(set(ids)) == 300
+    for room in rooms:
+        events = [i.event for i in inbox.received if i.payload["room_id"] == room.id]
+        assert events == ["session:started", "session:participant:joined"]
+    assert len(set(ports)) <= 32  # at most MAX_PARALLEL at once, each connection kept
+
+
+def test_a_receiver_too_slow_for_the_timeout_is_retried(receiver: Receiver) -> None:
+    inbox, ports = Inbox(), []
+    with serving(counting_receiver(inbox, ports, delay=2)) as url:
+        app = emulator_app(receiver, sessions_callback_url=url, callback_timeout=0.2)
+        with TestClient(app, headers={"Authorization": BASIC}) as client:
+            room = client.post(f"{V1}/rooms", json={"display_name": "x"}).json()
+            join(client, room["id"], "A")
+            flush(client)
+            [first, _] = client.get("/_emulator/callbacks").json()["deliveries"]
+    assert first["status"] == "retrying"
+    [attempt] = first["attempts"]
+    assert (attempt["status_code"], attempt["error"]) == (None, "timed out after 0.2 s")
+    assert attempt["latency_ms"] >= 200
+
+
+def test_a_receiver_answering_garbage_is_a_failed_attempt(receiver: Receiver) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer_garbage() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"this is not HTTP\r\n\r\n")
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/cb"
+        app = emulator_app(receiver, sessions_callback_url=url)
+        with TestClient(app, headers={"Authorization": BASIC}) as client:
+            room = client.post(f"{V1}/rooms", json={"display_name": "x"}).json()
+            join(client, room["id"], "A")
+            flush(client)
+            [first, _] = client.get("/_emulator/callbacks").json()["deliveries"]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+    assert first["status"] == "retrying"
+    assert first["attempts"][0]["error"].startswith("RemoteProtocolError: malformed answer")
+
+
+def test_https_callbacks_trust_the_cas_named_by_ssl_cert_file(
+    receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tls = make_tls("127.0.0.1", tmp_path)
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(tls.ca_pem)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    inbox = Inbox()
+    with serving(create_receiver(inbox=inbox), tls=tls) as url:
+        assert url.startswith("https://")
+        app = emulator_app(receiver, sessions_callback_url=url + "/secure")
+        with TestClient(app, headers={"Authorization": BASIC}) as client:
+            room = client.post(f"{V1}/rooms", json={"display_name": "x"}).json()
+            join(client, room["id"], "A")
+            assert flush(client)["delivered"] == 2
+    assert inbox.events == ["session:started", "session:participant:joined"]
+    assert {item.path for item in inbox.received} == {"/secure"}
 
 
 # -- the log of events with no URL -----------------------------------------------------
