@@ -676,6 +676,30 @@ def test_https_callbacks_trust_the_cas_named_by_ssl_cert_file(
     assert {item.path for item in inbox.received} == {"/secure"}
 
 
+def test_a_proxy_named_by_the_environment_is_used_unless_no_proxy_exempts_the_host(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    proxied = Inbox()
+    with serving(create_receiver(inbox=proxied)) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        # hooks.test resolves nowhere: only the proxy can take its callbacks.
+        app = emulator_app(receiver, sessions_callback_url="http://hooks.test/cb")
+        with TestClient(app, headers={"Authorization": BASIC}) as client:
+            room = client.post(f"{V1}/rooms", json={"display_name": "x"}).json()
+            join(client, room["id"], "A")
+            client.delete(f"{V1}/rooms/{room['id']}")  # room:expired, to 127.0.0.1 directly
+            assert flush(client)["delivered"] == 3
+    assert proxied.events == ["session:started", "session:participant:joined"]
+    assert {(item.path, item.headers["host"]) for item in proxied.received} == {
+        ("/cb", "hooks.test")
+    }
+    assert receiver.inbox.events == ["room:expired"]
+
+
 # -- the log of events with no URL -----------------------------------------------------
 
 
