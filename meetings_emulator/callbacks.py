@@ -602,11 +602,8 @@ class Sender:
         self._workers = 0
         self._tasks = set()
         self._poster = Poster()
-        self._proxies = {
-            scheme: url
-            for scheme, url in urllib.request.getproxies_environment().items()
-            if scheme in ("http", "https", "all")
-        }
+        proxies = urllib.request.getproxies_environment()  # {"http": ..., "no": ...}
+        self._proxies = proxies if {"http", "https", "all"} & proxies.keys() else {}
         self._proxied = {}
         if self._transport is not None:
             self._client = httpx.AsyncClient(transport=self._transport, follow_redirects=False)
