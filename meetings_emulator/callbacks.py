@@ -573,7 +573,8 @@ class Sender:
         self._workers = 0
         self._closing = False
         self._poster: Poster | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx.AsyncClient | None = None  # with the transport given
+        self._proxy_client: httpx.AsyncClient | None = None  # for proxied URLs
         self._proxies: dict[str, str] = {}
         self._proxied: dict[str, bool] = {}
         # Consulted by every attempt when set (`resilience.install` sets it).
@@ -663,7 +664,7 @@ class Sender:
         code: int | None = None
         error: str | None = None
         try:
-            client = self._client if self._client is not None else self._proxy_client(url)
+            client = self._client if self._client is not None else self._proxying(url)
             if client is not None:
                 response = await client.post(
                     url, content=delivery.body, headers=delivery.headers, timeout=timeout
@@ -679,7 +680,7 @@ class Sender:
         latency = round((self._clock.elapsed() - started) * 1000, 3)
         return Attempt(at, code, error, latency)
 
-    def _proxy_client(self, url: str) -> httpx.AsyncClient | None:
+    def _proxying(self, url: str) -> httpx.AsyncClient | None:
         """An httpx client when the environment sends `url` through a proxy, else None."""
         if not self._proxies:
             return None
@@ -694,9 +695,9 @@ class Sender:
             self._proxied[url] = proxied
         if not proxied:
             return None
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
-        return self._client
+        if self._proxy_client is None:
+            self._proxy_client = httpx.AsyncClient(follow_redirects=False)
+        return self._proxy_client
 
     async def close(self, grace: float) -> None:
         """Stop, giving what is still pending one last attempt within `grace` seconds."""
@@ -705,7 +706,7 @@ class Sender:
         self._closing = True
         outbox = self._outbox()
         left = outbox.pending()
-        if left and (self._poster is not None or self._client is not None):
+        if left and self._poster is not None:
             rooms: dict[str, list[Delivery]] = {}
             for delivery in left:
                 rooms.setdefault(delivery.room_id, []).append(delivery)
@@ -735,6 +736,7 @@ class Sender:
         if self._poster is not None:
             await self._poster.aclose()
             self._poster = None
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        for client in (self._client, self._proxy_client):
+            if client is not None:
+                await client.aclose()
+        self._client = self._proxy_client = None
