@@ -10,15 +10,18 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import random
 import string
 from datetime import datetime
 from typing import Any
 
 import jwt
+import orjson
 
 MEETING_CODE_LOW = 100_000_000
 MEETING_CODE_HIGH = 999_999_999
+MEETING_CODE_SPAN = MEETING_CODE_HIGH - MEETING_CODE_LOW + 1
 SESSION_ALPHABET = string.ascii_letters + string.digits + "+/"
 _UNSEEDED = random.SystemRandom()
 
@@ -32,7 +35,7 @@ class Ids:
         self.seed = seed
         self._random: random.Random = random.SystemRandom() if seed is None else random.Random(seed)
         # The key that signs participant tokens, and the `kid` that names it.
-        self._token_key = self._random.randbytes(32)
+        self._set_token_key(self._random.randbytes(32))
         self.token_key_id = self.uuid()
         self._token_header = _token_header(self.token_key_id)
         # The Video API project that session ids name, as the live ids do.
@@ -43,8 +46,12 @@ class Ids:
 
     def uuid(self, bits: int | None = None) -> str:
         """A random (version 4) UUID, as text; from `bits` when given (see `uuid_draw`)."""
-        if bits is None:
-            bits = self._random.getrandbits(128)
+        if bits is None:  # unseeded, straight from the OS (what SystemRandom would do, slower)
+            bits = (
+                int.from_bytes(os.urandom(16))
+                if self.seed is None
+                else self._random.getrandbits(128)
+            )
         bits = (bits & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
         h = f"{bits:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
@@ -64,6 +71,8 @@ class Ids:
 
     def meeting_code(self) -> str:
         """A 9-digit candidate; the caller keeps the codes in use and asks again on a clash."""
+        if self.seed is None:  # 64 random bits: the modulo's bias is below one in 10**10
+            return str(MEETING_CODE_LOW + int.from_bytes(os.urandom(8)) % MEETING_CODE_SPAN)
         return str(self._random.randint(MEETING_CODE_LOW, MEETING_CODE_HIGH))
 
     def export(self) -> dict[str, Any]:
@@ -78,7 +87,7 @@ class Ids:
         }
 
     def restore(self, saved: dict[str, Any]) -> None:
-        self._token_key = bytes.fromhex(saved["token_key"])
+        self._set_token_key(bytes.fromhex(saved["token_key"]))
         self.token_key_id = saved["token_key_id"]
         self._token_header = _token_header(self.token_key_id)
         if saved.get("position") is not None and self.seed is not None:
@@ -105,13 +114,16 @@ class Ids:
         # Signed here rather than with `jwt.encode`, which cost most of a room's creation. The
         # token is equivalent, not byte-identical (header keys in alg, typ, kid order);
         # `read_participant_token`, and the tests, read it back with PyJWT.
-        claims = json.dumps(
-            {"participantId": participant_id, "iat": int(issued_at.timestamp())},
-            separators=(",", ":"),
-        ).encode()
+        claims = orjson.dumps({"participantId": participant_id, "iat": int(issued_at.timestamp())})
         signing_input = self._token_header + b"." + _b64url(claims)
-        signature = hmac.new(self._token_key, signing_input, hashlib.sha256).digest()
+        signer = self._token_signer.copy()  # keyed once: OpenSSL's per-call set-up is most of it
+        signer.update(signing_input)
+        signature = signer.digest()
         return (signing_input + b"." + _b64url(signature)).decode()
+
+    def _set_token_key(self, key: bytes) -> None:
+        self._token_key = key
+        self._token_signer = hmac.new(key, digestmod=hashlib.sha256)
 
     def read_participant_token(self, token: str) -> dict[str, Any] | None:
         """The claims of a token this emulator signed, or None when it did not sign it."""

@@ -146,7 +146,10 @@ class Rooms:
         self._next_serial += 1
         self._by_id[room.id] = room
         self._index.add(room)
-        self._tenant_index.setdefault(tenant, SerialIndex()).add(room)
+        listing = self._tenant_index.get(tenant)
+        if listing is None:
+            listing = self._tenant_index[tenant] = SerialIndex()
+        listing.add(room)
         self._codes_in_use.add(room.meeting_code)
         self._available += 1
         self._available_in[tenant] += 1
