@@ -51,7 +51,6 @@ def authenticated(handler: Handler) -> Handler:
     async def endpoint(request: Request) -> Response:
         emulator = emulator_of(request)
         principal = caller_of(request.scope, emulator.auth)
-        request.state.principal = principal
         request.state.tenant = emulator.tenant_for(principal)
         return await handler(request)
 

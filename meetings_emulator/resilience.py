@@ -70,6 +70,7 @@ from .schemas import Checker
 from .settings import LOCAL_MEETING_PATH
 from .web import (
     BODY_SEEN,
+    EMULATOR,
     authorization_of,
     caller_of,
     error_body,
@@ -778,6 +779,7 @@ class ResilienceMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        scope[EMULATOR] = self.resilience.emulator
         path: str = scope["path"]
         method: str = scope.get("method", "GET")
         if scope["type"] == "http" and is_api_path(path):

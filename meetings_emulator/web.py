@@ -65,13 +65,18 @@ def method_route(path: str, handlers: dict[str, Endpoint]) -> Route:
 BODY_SEEN = "meetings_emulator.body_seen"
 
 
-def authorization_of(scope: Scope) -> str | None:
-    """The request's `Authorization` header (the first, as Starlette reads it), or None."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
+def header_of(scope: Scope, name: bytes) -> str | None:
+    """A request header (the first of that name, as Starlette reads it), or None; `name` in
+    lower case, as servers give them."""
+    for key, value in scope["headers"]:
+        if key == name:
             text: str = value.decode("latin-1")
             return text
     return None
+
+
+def authorization_of(scope: Scope) -> str | None:
+    return header_of(scope, b"authorization")
 
 
 # Where a request keeps its caller once the credentials have been checked (or refused).
@@ -94,8 +99,14 @@ def caller_of(scope: Scope, auth: Authenticator) -> Principal:
     return principal
 
 
+# Where the app's middleware puts the emulator, so endpoints find it with one lookup.
+EMULATOR = "meetings_emulator.emulator"
+
+
 def emulator_of(request: Request) -> Emulator:
-    emulator: Emulator = request.app.state.emulator
+    emulator: Emulator | None = request.scope.get(EMULATOR)
+    if emulator is None:
+        emulator = request.app.state.emulator
     return emulator
 
 
@@ -127,7 +138,7 @@ def json_response(
 async def read_json(request: Request) -> Any:
     """The request body as JSON; an empty body reads as `{}` (as the live API's parser did)."""
     limit = emulator_of(request).settings.max_body_bytes
-    declared = request.headers.get("content-length", "")
+    declared = header_of(request.scope, b"content-length") or ""
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     seen = request.scope.get(BODY_SEEN)  # the journal's note of what the call sent
