@@ -247,10 +247,11 @@ async def dial_in_numbers(request: Request) -> Response:
 
 
 # Each path and the handler for each of its methods.
+# (Routes are tried in this order: the busiest first.)
 RESOURCES: dict[str, dict[str, Handler]] = {
+    "/rooms/{room_id}": {"GET": get_room, "PATCH": update_room, "DELETE": delete_room},
     "/rooms": {"GET": list_rooms, "POST": create_room},
     "/rooms/": {"GET": list_rooms, "POST": create_room},
-    "/rooms/{room_id}": {"GET": get_room, "PATCH": update_room, "DELETE": delete_room},
     "/recordings/{recording_id}": {"GET": get_recording, "DELETE": delete_recording},
     "/sessions/{session_id}/recordings": {"GET": get_session_recordings},
     "/themes": {"GET": list_themes, "POST": create_theme},

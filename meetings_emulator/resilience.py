@@ -657,7 +657,14 @@ class Resilience:
         self.callback_faults = CallbackFaults(lambda: emulator.ids)
         self.journal = Journal()
         # Who a call is for; swap for the real thing when tenants exist.
-        self.tenant_of: Callable[[Scope], str | None] = tenant_of
+        self.tenant_of: Callable[[Scope], str | None] = self._caller_id
+
+    def _caller_id(self, scope: Scope) -> str | None:
+        """`tenant_of(scope)`, with this app's credentials, which are known here."""
+        try:
+            return caller_of(scope, self.emulator.auth).id
+        except AuthenticationError:
+            return None
 
     def add_fault(self, body: Any) -> ApiFault:
         """Add an API fault rule from its JSON form (as `POST /_emulator/faults` does)."""
