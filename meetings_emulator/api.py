@@ -43,6 +43,9 @@ PREFIXES = ("/v1/meetings", "/beta/meetings")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
+# Whose state an authenticated request works on (see `Emulator.tenant_for`).
+TENANT = "meetings_emulator.tenant"
+
 
 def authenticated(handler: Handler) -> Handler:
     """Refuse the call unless its `Authorization` header names a caller we accept."""
@@ -51,7 +54,7 @@ def authenticated(handler: Handler) -> Handler:
     async def endpoint(request: Request) -> Response:
         emulator = emulator_of(request)
         principal = caller_of(request.scope, emulator.auth)
-        request.state.tenant = emulator.tenant_for(principal)
+        request.scope[TENANT] = emulator.tenant_for(principal)
         return await handler(request)
 
     return endpoint
@@ -66,7 +69,7 @@ def _room_renderer(request: Request) -> Callable[[Room], dict[str, Any]]:
 
 
 def _tenant(request: Request) -> str:
-    tenant: str = request.state.tenant
+    tenant: str = request.scope[TENANT]
     return tenant
 
 

@@ -541,7 +541,7 @@ class JournalEntry:
     query: str
     authorization: str | None  # the raw header: only its fingerprint is ever shown
     tenant: str | None
-    body: bytearray | None = None  # made when the first chunk arrives
+    body: bytes | None = None  # the first JOURNAL_BODY_BYTES (the request's own bytes)
     body_size: int = 0
     status: int | None = None
     latency_ms: float | None = None
@@ -549,12 +549,14 @@ class JournalEntry:
     error: str | None = None
 
     def received(self, chunk: bytes) -> None:
+        if type(chunk) is not bytes:  # a server's own buffer: copied, it may be reused
+            chunk = bytes(chunk)
         self.body_size += len(chunk)
-        if self.body is None:
-            self.body = bytearray()
-        room = JOURNAL_BODY_BYTES - len(self.body)
-        if room > 0:
-            self.body += chunk[:room]
+        kept = self.body
+        if kept is None:  # usually the whole body: kept as it is, not copied
+            self.body = chunk if len(chunk) <= JOURNAL_BODY_BYTES else chunk[:JOURNAL_BODY_BYTES]
+        elif len(kept) < JOURNAL_BODY_BYTES:
+            self.body = kept + chunk[: JOURNAL_BODY_BYTES - len(kept)]
 
     @property
     def at(self) -> str:
@@ -573,7 +575,7 @@ class JournalEntry:
             "query": self.query,
             "auth": self.auth,
             "tenant": self.tenant,
-            "body": bytes(self.body).decode("utf-8", "replace") if self.body else None,
+            "body": self.body.decode("utf-8", "replace") if self.body else None,
             "body_size": self.body_size,
             "body_truncated": self.body_size > len(self.body or b""),
             "status": self.status,
