@@ -26,6 +26,7 @@ from meetings_emulator.poster import (
 )
 
 from .conftest import free_port
+from .sockets import listening
 
 pytestmark = pytest.mark.network
 
@@ -59,10 +60,8 @@ class RawServer:
 
 @pytest.fixture
 def server() -> Iterator[RawServer]:
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
     stop = threading.Event()
-    raw = RawServer(f"http://127.0.0.1:{port}", lambda _request: (NO_CONTENT, True))
+    raw = RawServer("", lambda _request: (NO_CONTENT, True))
     lock = threading.Lock()
 
     def serve(conn: socket.socket, number: int) -> None:
@@ -102,26 +101,15 @@ def server() -> Iterator[RawServer]:
                 if not keep:
                     return
 
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with lock:
-                raw.connections += 1
-                number = raw.connections
-            threading.Thread(target=serve, args=(conn, number), daemon=True).start()
+    def numbered(conn: socket.socket) -> None:
+        with lock:
+            raw.connections += 1
+            number = raw.connections
+        serve(conn, number)
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
+    with listening(numbered, stop) as port:
+        raw.url = f"http://127.0.0.1:{port}"
         yield raw
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])

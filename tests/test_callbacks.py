@@ -34,6 +34,7 @@ from meetings_emulator.settings import Settings
 from meetings_emulator.tls import make_tls
 
 from .conftest import BASIC, START, serving
+from .sockets import listening
 
 pytestmark = pytest.mark.network
 
@@ -352,13 +353,20 @@ def test_client_errors_are_not_retried_but_408_is(client: TestClient, receiver: 
     assert [a["status_code"] for a in log[0]["attempts"]] == [404]
 
 
-def test_unreachable_receiver_is_retried_with_the_error_logged(receiver: Receiver) -> None:
-    app = emulator_app(receiver, sessions_callback_url="http://127.0.0.1:9/unreachable")
-    with TestClient(app, headers={"Authorization": BASIC}) as client:
+def first_delivery_of_a_join(receiver: Receiver, **settings: Any) -> dict[str, Any]:
+    """The first callback logged when a participant joins a new room (a second follows)."""
+    with TestClient(emulator_app(receiver, **settings), headers={"Authorization": BASIC}) as client:
         room = client.post(f"{V1}/rooms", json={"display_name": "x"}).json()
         join(client, room["id"], "A")
         flush(client)
-        [entry, _] = client.get("/_emulator/callbacks").json()["deliveries"]
+        [first, _] = client.get("/_emulator/callbacks").json()["deliveries"]
+    return first
+
+
+def test_unreachable_receiver_is_retried_with_the_error_logged(receiver: Receiver) -> None:
+    entry = first_delivery_of_a_join(
+        receiver, sessions_callback_url="http://127.0.0.1:9/unreachable"
+    )
     assert entry["status"] == "retrying"
     [attempt] = entry["attempts"]
     assert attempt["status_code"] is None
@@ -611,12 +619,7 @@ def test_a_burst_from_many_rooms_arrives_once_each_in_room_order(receiver: Recei
 def test_a_receiver_too_slow_for_the_timeout_is_retried(receiver: Receiver) -> None:
     inbox, ports = Inbox(), []
     with serving(counting_receiver(inbox, ports, delay=2)) as url:
-        app = emulator_app(receiver, sessions_callback_url=url, callback_timeout=0.2)
-        with TestClient(app, headers={"Authorization": BASIC}) as client:
-            room = client.post(f"{V1}/rooms", json={"display_name": "x"}).json()
-            join(client, room["id"], "A")
-            flush(client)
-            [first, _] = client.get("/_emulator/callbacks").json()["deliveries"]
+        first = first_delivery_of_a_join(receiver, sessions_callback_url=url, callback_timeout=0.2)
     assert first["status"] == "retrying"
     [attempt] = first["attempts"]
     assert (attempt["status_code"], attempt["error"]) == (None, "timed out after 0.2 s")
@@ -624,34 +627,15 @@ def test_a_receiver_too_slow_for_the_timeout_is_retried(receiver: Receiver) -> N
 
 
 def test_a_receiver_answering_garbage_is_a_failed_attempt(receiver: Receiver) -> None:
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
+    def answer_garbage(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"this is not HTTP\r\n\r\n")
 
-    def answer_garbage() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"this is not HTTP\r\n\r\n")
-
-    thread = threading.Thread(target=answer_garbage, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{listener.getsockname()[1]}/cb"
-        app = emulator_app(receiver, sessions_callback_url=url)
-        with TestClient(app, headers={"Authorization": BASIC}) as client:
-            room = client.post(f"{V1}/rooms", json={"display_name": "x"}).json()
-            join(client, room["id"], "A")
-            flush(client)
-            [first, _] = client.get("/_emulator/callbacks").json()["deliveries"]
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
+    with listening(answer_garbage, threading.Event()) as port:
+        first = first_delivery_of_a_join(
+            receiver, sessions_callback_url=f"http://127.0.0.1:{port}/cb"
+        )
     assert first["status"] == "retrying"
     assert first["attempts"][0]["error"].startswith("RemoteProtocolError: malformed answer")
 
