@@ -129,6 +129,13 @@ def top(folded: Path, count: int = 25) -> str:
     return "\n".join(lines)
 
 
+def record(pyspy: Path, pid: int, rate: int, seconds: int, folded: Path) -> subprocess.Popen[bytes]:
+    """Start `py-spy record` on `pid` for `seconds`, its collapsed stacks going to `folded`."""
+    argv = [str(pyspy), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw"]
+    argv += ["--duration", str(seconds), "--output", str(folded), "--nonblocking"]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def profile_callbacks(args, children, work, out, pyspy, token, common) -> int:  # type: ignore[no-untyped-def]
     receiver_port = run.free_port()
     receiver = children.start(
@@ -150,25 +157,7 @@ def profile_callbacks(args, children, work, out, pyspy, token, common) -> int:  
     run.wait_ready(proc, f"{base}/health", children, 60)
     run.create_rooms(port, token, args.rooms)
     folded = out / "callbacks.folded"
-    spy = subprocess.Popen(
-        [
-            str(pyspy),
-            "record",
-            "--pid",
-            str(proc.pid),
-            "--rate",
-            "250",
-            "--format",
-            "raw",
-            "--duration",
-            str(int(args.seconds)),
-            "--output",
-            str(folded),
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    spy = record(pyspy, proc.pid, 250, int(args.seconds), folded)
     time.sleep(0.5)
     cpu_before = run.cpu_seconds(proc.pid)
     started = time.perf_counter()
@@ -230,25 +219,7 @@ def profile_clock(args, children, work, out, pyspy, common) -> int:  # type: ign
     base = f"http://{run.HOST}:{port}/_emulator"
     run.wait_ready(proc, f"{base}/health", children, 300)
     folded = out / "clock.folded"
-    spy = subprocess.Popen(
-        [
-            str(pyspy),
-            "record",
-            "--pid",
-            str(proc.pid),
-            "--rate",
-            "1000",
-            "--format",
-            "raw",
-            "--duration",
-            str(int(args.seconds)),
-            "--output",
-            str(folded),
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    spy = record(pyspy, proc.pid, 1000, int(args.seconds), folded)
     time.sleep(0.5)
     cpu_before = run.cpu_seconds(proc.pid)
     started = time.perf_counter()
@@ -292,7 +263,7 @@ def main() -> int:
     children = run.Children(work)
     token, public_pem = run.make_token()
     port = run.free_port()
-    common = ["--port", str(port), "--max-rooms", "1000000", "--log-level", "warning"]
+    common = run.server_options(port)
     if args.verify_jwt:
         (work / "public.pem").write_text(public_pem)
         common += ["--public-key", str(work / "public.pem")]
@@ -329,25 +300,7 @@ def main() -> int:
             script = "post.lua"
         run.run_wrk(url, script, 2, env)  # warm up
         folded = out / f"{'baseline-' if args.baseline else ''}{args.operation}.folded"
-        spy = subprocess.Popen(
-            [
-                str(pyspy),
-                "record",
-                "--pid",
-                str(proc.pid),
-                "--rate",
-                "250",
-                "--format",
-                "raw",
-                "--duration",
-                str(int(args.seconds) + 1),
-                "--output",
-                str(folded),
-                "--nonblocking",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        spy = record(pyspy, proc.pid, 250, int(args.seconds) + 1, folded)
         time.sleep(0.5)
         result = run.run_wrk(url, script, args.seconds, env, pid=proc.pid)
         spy.wait(timeout=args.seconds + 60)

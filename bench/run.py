@@ -128,6 +128,11 @@ class Children:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def server_options(port: int) -> list[str]:
+    """The options every emulator the bench serves starts with."""
+    return ["--port", str(port), "--max-rooms", "1000000", "--log-level", "warning"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -406,12 +411,7 @@ def throughput(
         py,
         "-m",
         "meetings_emulator",
-        "--port",
-        str(emulator_port),
-        "--max-rooms",
-        "1000000",
-        "--log-level",
-        "warning",
+        *server_options(emulator_port),
     ]
     if args.verify_jwt:
         public = work / "public.pem"
@@ -575,12 +575,7 @@ def paging(
                 "--prefill",
                 str(stored),
                 "--",
-                "--port",
-                str(port),
-                "--max-rooms",
-                "1000000",
-                "--log-level",
-                "warning",
+                *server_options(port),
             ],
             cwd=ROOT,
         )
@@ -665,12 +660,7 @@ def rooms_100k(args: argparse.Namespace, children: Children, work: Path, rows: l
                 "--stats",
                 str(stats_file),
                 "--",
-                "--port",
-                str(port),
-                "--max-rooms",
-                "1000000",
-                "--log-level",
-                "warning",
+                *server_options(port),
             ],
             cwd=ROOT,
         )
@@ -743,12 +733,7 @@ def callbacks(
             sys.executable,
             "-m",
             "meetings_emulator",
-            "--port",
-            str(emulator_port),
-            "--max-rooms",
-            "1000000",
-            "--log-level",
-            "warning",
+            *server_options(emulator_port),
             "--callback-url",
             f"http://{HOST}:{receiver_port}/callbacks",
         ],

@@ -23,7 +23,11 @@ MEETING_CODE_LOW = 100_000_000
 MEETING_CODE_HIGH = 999_999_999
 MEETING_CODE_SPAN = MEETING_CODE_HIGH - MEETING_CODE_LOW + 1
 SESSION_ALPHABET = string.ascii_letters + string.digits + "+/"
-_UNSEEDED = random.SystemRandom()
+
+
+def _os_bits128() -> int:
+    """128 random bits straight from the OS (what `SystemRandom.getrandbits` does, slower)."""
+    return int.from_bytes(os.urandom(16))
 
 
 class Ids:
@@ -46,12 +50,8 @@ class Ids:
 
     def uuid(self, bits: int | None = None) -> str:
         """A random (version 4) UUID, as text; from `bits` when given (see `uuid_draw`)."""
-        if bits is None:  # unseeded, straight from the OS (what SystemRandom would do, slower)
-            bits = (
-                int.from_bytes(os.urandom(16))
-                if self.seed is None
-                else self._random.getrandbits(128)
-            )
+        if bits is None:
+            bits = _os_bits128() if self.seed is None else self._random.getrandbits(128)
         bits = (bits & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
         h = f"{bits:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
@@ -67,7 +67,7 @@ class Ids:
     def uuid_later(self, bits: int | None) -> str:
         """The uuid of a `uuid_draw`; for None (unseeded), from fresh random bits, not from
         this sequence, which may have been seeded again since."""
-        return self.uuid(_UNSEEDED.getrandbits(128) if bits is None else bits)
+        return self.uuid(_os_bits128() if bits is None else bits)
 
     def meeting_code(self) -> str:
         """A 9-digit candidate; the caller keeps the codes in use and asks again on a clash."""

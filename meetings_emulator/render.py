@@ -94,7 +94,7 @@ def recording_json(recording: Recording, download_url: str) -> dict[str, Any]:
         "id": recording.id,
         "session_id": recording.session_id,
         "started_at": format_iso(recording.started_at),
-        "ended_at": None if recording.ended_at is None else format_iso(recording.ended_at),
+        "ended_at": _optional_iso(recording.ended_at),
         "status": str(recording.status),
         "_links": {"url": {"href": download_url}},
     }

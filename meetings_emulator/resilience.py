@@ -659,14 +659,9 @@ class Resilience:
         self.callback_faults = CallbackFaults(lambda: emulator.ids)
         self.journal = Journal()
         # Who a call is for; swap for the real thing when tenants exist.
-        self.tenant_of: Callable[[Scope], str | None] = self._caller_id
-
-    def _caller_id(self, scope: Scope) -> str | None:
-        """`tenant_of(scope)`, with this app's credentials, which are known here."""
-        try:
-            return caller_of(scope, self.emulator.auth).id
-        except AuthenticationError:
-            return None
+        self.tenant_of: Callable[[Scope], str | None] = functools.partial(
+            tenant_of, auth=emulator.auth
+        )
 
     def add_fault(self, body: Any) -> ApiFault:
         """Add an API fault rule from its JSON form (as `POST /_emulator/faults` does)."""
@@ -832,12 +827,6 @@ class ResilienceMiddleware:
         entry = resilience.journal.open(scope, resilience.emulator.clock.now(), tenant)
         scope[BODY_SEEN] = entry.received  # `read_json`, which reads every API body, calls it
 
-        async def receiving() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                entry.received(message.get("body", b""))
-            return message
-
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
@@ -856,6 +845,13 @@ class ResilienceMiddleware:
                 await self.app(scope, receive, sending)
                 return
             entry.fault = rule.id
+
+            async def receiving() -> Message:  # a fault answers unread bodies: note them here
+                message = await receive()
+                if message["type"] == "http.request":
+                    entry.received(message.get("body", b""))
+                return message
+
             delay = rule.latency(resilience.emulator.ids)
             if delay:
                 await asyncio.sleep(delay)
