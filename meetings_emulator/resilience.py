@@ -48,6 +48,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api import PREFIXES as API_PREFIXES
+from .api import RESOURCES
 from .auth import Authenticator
 from .callbacks import Attempt, Delivery, DeliveryStatus, Post, Sender
 from .clock import Clock
@@ -71,6 +72,7 @@ from .settings import LOCAL_MEETING_PATH
 from .web import (
     BODY_SEEN,
     EMULATOR,
+    MethodTable,
     authorization_of,
     caller_of,
     error_body,
@@ -691,7 +693,8 @@ def install(app: Starlette, sender: Sender) -> Resilience:
     build = app.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
-        return ResilienceMiddleware(build(), resilience)
+        stack = build()
+        return ResilienceMiddleware(stack, resilience, MethodTable(API_PREFIXES, RESOURCES, stack))
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
     return resilience
@@ -775,9 +778,11 @@ async def _drop_connection(send: Send) -> bool:
 class ResilienceMiddleware:
     """Control token, journal and API faults, as a pure ASGI middleware (nothing buffered)."""
 
-    def __init__(self, app: ASGIApp, resilience: Resilience) -> None:
+    def __init__(self, app: ASGIApp, resilience: Resilience, api: ASGIApp | None = None) -> None:
         self.app = app
         self.resilience = resilience
+        # API calls go to `api` (the app's API endpoints found without its router) if given.
+        self.api = app if api is None else api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -842,7 +847,7 @@ class ResilienceMiddleware:
                 else None
             )
             if rule is None:
-                await self.app(scope, receive, sending)
+                await self.api(scope, receive, sending)
                 return
             entry.fault = rule.id
 
@@ -864,7 +869,7 @@ class ResilienceMiddleware:
                 if not await _drop_connection(send):
                     raise ConnectionDropped(f"fault {rule.id} dropped the connection")
             else:
-                await self.app(scope, receive, sending)
+                await self.api(scope, receive, sending)
         except BaseException as problem:
             if entry.error is None:
                 entry.error = type(problem).__name__

@@ -11,8 +11,8 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import Route, compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth import Authenticator, Principal
 from .emulator import Emulator
@@ -73,6 +73,71 @@ class _ByMethod:
 def method_route(path: str, handlers: dict[str, Endpoint]) -> Route:
     """One route for a path, dispatching on the method, so a 405 can list every allowed one."""
     return Route(path, _ByMethod(handlers), methods=list(handlers))
+
+
+class MethodTable:
+    """Calls the handler for a request's path and method, as the app's routes for the same
+    `paths` under each of `prefixes` would, without passing through the app's middleware
+    stack and router; what it does not find (a 404, a 405, a redirect) goes to `fallback`.
+
+    The paths are tried in their order, as Starlette's router tries routes (`{name}` takes
+    one segment); the first that matches both path and method wins. Errors are answered
+    as the app's exception handlers answer them; any other exception gets the 500 body and
+    is raised on to the server, as Starlette's `ServerErrorMiddleware` does."""
+
+    __slots__ = ("_fallback", "_paths", "_prefixes")
+
+    def __init__(
+        self, prefixes: tuple[str, ...], paths: dict[str, dict[str, Endpoint]], fallback: ASGIApp
+    ) -> None:
+        self._fallback = fallback
+        self._prefixes = prefixes
+        self._paths = [
+            (path, compile_path(path)[0] if "{" in path else None, handlers)
+            for path, handlers in paths.items()
+        ]
+
+    def find(self, path: str, method: str) -> tuple[Endpoint, dict[str, str]] | None:
+        for prefix in self._prefixes:
+            if path.startswith(prefix):
+                rest = path[len(prefix) :]
+                break
+        else:
+            return None
+        if method == "HEAD":
+            method = "GET"
+        for template, pattern, handlers in self._paths:
+            if pattern is None:
+                if rest != template:
+                    continue
+                params: dict[str, str] = {}
+            else:
+                match = pattern.match(rest)
+                if match is None:
+                    continue
+                params = match.groupdict()
+            handler = handlers.get(method)
+            if handler is not None:
+                return handler, params
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = None if scope.get("root_path") else self.find(scope["path"], scope["method"])
+        if found is None:
+            await self._fallback(scope, receive, send)
+            return
+        handler, scope["path_params"] = found
+        request = Request(scope, receive, send)
+        try:
+            response = await handler(request)
+        except MeetingsError as error:
+            response = await on_meetings_error(request, error)
+        except HTTPException as error:
+            response = await on_http_error(request, error)
+        except Exception as error:
+            await (await on_unexpected_error(request, error))(scope, receive, send)
+            raise
+        await response(scope, receive, send)
 
 
 # Where a middleware may put a function that is given each chunk of the body as it is read.
