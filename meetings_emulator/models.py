@@ -72,13 +72,16 @@ UI_LANGUAGES = (
 CALLBACK_URL_KINDS = ("rooms_callback_url", "sessions_callback_url", "recordings_callback_url")
 
 
-@dataclass(slots=True)
+# The two option groups are values: a change makes a new one (`dataclasses.replace`), so
+# every room left with the defaults shares one object, and holds no object of its own
+# for the collector to scan.
+@dataclass(slots=True, frozen=True)
 class RecordingOptions:
     auto_record: bool = False
     record_only_owner: bool = False
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class AvailableFeatures:
     # Defaults as the live service answered (SDK fixtures), not as the spec's `default:` says.
     is_recording_available: bool = True
@@ -97,12 +100,12 @@ class RoomSettings:
     metadata: str | None = None
     expires_at: datetime | None = None
     expire_after_use: bool = False
-    recording_options: RecordingOptions = field(default_factory=RecordingOptions)
+    recording_options: RecordingOptions = RecordingOptions()
     theme_id: str | None = None
     join_approval_level: JoinApprovalLevel = JoinApprovalLevel.NONE
     microphone_state: MicrophoneState = MicrophoneState.DEFAULT
     callback_urls: dict[str, str] | None = None
-    available_features: AvailableFeatures = field(default_factory=AvailableFeatures)
+    available_features: AvailableFeatures = AvailableFeatures()
     language: str = "default"
     # No `theme_id` given at all (not even null): the application's default theme applies.
     default_theme: bool = True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,6 +75,7 @@ class Rooms:
         self._next_serial = 1
         self._available = 0
         self._available_in: Counter[str] = Counter()
+        self._expire_on_time = self.expire_now  # one bound method shared by every expiry timer
 
     # -- time ---------------------------------------------------------------------------
 
@@ -191,8 +193,10 @@ class Rooms:
             settings.microphone_state = changes.microphone_state
         if "callback_urls" in fields:
             settings.callback_urls = {**(settings.callback_urls or {}), **changes.callback_urls}
-        for flag, value in changes.available_features.items():
-            setattr(settings.available_features, flag, value)
+        if changes.available_features:
+            settings.available_features = replace(
+                settings.available_features, **changes.available_features
+            )
         return room
 
     def delete(self, room_id: str, tenant: str | None = None) -> None:
@@ -287,7 +291,7 @@ class Rooms:
 
     def _schedule(self, room: Room, due: datetime) -> None:
         self.hold_expiry(room)
-        self._expiry[room.id] = self._timers.schedule(due, lambda at: self.expire_now(room, at))
+        self._expiry[room.id] = self._timers.schedule(due, self._expire_on_time, room)
 
     def _end(self, room: Room, at: datetime, reason: Unavailability) -> None:
         room.unavailable = reason

@@ -251,12 +251,13 @@ def parse_create_room(body: Any) -> RoomSettings:
 
 
 def _recording_options(check: Checker, value: Any) -> RecordingOptions:
-    options = RecordingOptions()
     body = check.object(value, "recording_options", ("auto_record", "record_only_owner"))
-    for key in ("auto_record", "record_only_owner"):
-        if body is not None and key in body:
-            setattr(options, key, bool(check.boolean(body[key], f"recording_options.{key}")))
-    return options
+    chosen = {
+        key: bool(check.boolean(body[key], f"recording_options.{key}"))
+        for key in ("auto_record", "record_only_owner")
+        if body is not None and key in body
+    }
+    return RecordingOptions(**chosen)
 
 
 def parse_update_room(body: Any) -> RoomChanges:

@@ -17,15 +17,19 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
-Action = Callable[[datetime], None]
+Action = Callable[..., None]
 
 
 class Timer:
-    __slots__ = ("action", "due")
+    """An action due at a time; `order` says when it was scheduled, among timers due at once."""
 
-    def __init__(self, due: datetime, action: Action) -> None:
+    __slots__ = ("action", "due", "order", "subject")
+
+    def __init__(self, due: datetime, order: int, action: Action, subject: object) -> None:
         self.due = due
+        self.order = order
         self.action: Action | None = action
+        self.subject = subject
 
     @property
     def cancelled(self) -> bool:
@@ -33,35 +37,44 @@ class Timer:
 
     def cancel(self) -> None:
         self.action = None
+        self.subject = None
+
+    def run(self) -> None:
+        action, subject = self.action, self.subject
+        assert action is not None
+        self.cancel()
+        if subject is None:
+            action(self.due)
+        else:
+            action(subject, self.due)
 
 
 class Timers:
     def __init__(self) -> None:
-        # (due, order, timer): `order` breaks ties, so a timer is never compared.
-        self._queue: deque[tuple[datetime, int, Timer]] = deque()  # in due order
-        self._heap: list[tuple[datetime, int, Timer]] = []  # the others
+        # The queue holds timers in due order (each due no earlier than the one before it);
+        # the heap holds the others as (due, order, timer), so a timer is never compared.
+        self._queue: deque[Timer] = deque()
+        self._heap: list[tuple[datetime, int, Timer]] = []
         self._order = itertools.count()
         # Timers are scheduled from the event loop and, in tests, from the test's own thread.
         self._lock = threading.RLock()
 
     def __len__(self) -> int:
         with self._lock:
-            return sum(
-                1
-                for entries in (self._queue, self._heap)
-                for _, _, timer in entries
-                if not timer.cancelled
-            )
+            live = sum(1 for timer in self._queue if not timer.cancelled)
+            return live + sum(1 for _, _, timer in self._heap if not timer.cancelled)
 
-    def schedule(self, due: datetime, action: Action) -> Timer:
-        timer = Timer(due, action)
+    def schedule(self, due: datetime, action: Action, subject: object = None) -> Timer:
+        """Call `action(due)` once the clock reaches `due`; with a `subject`, call
+        `action(subject, due)` instead, so that many timers can share one method and
+        none keeps a closure of its own."""
         with self._lock:
-            entry = (due, next(self._order), timer)
+            timer = Timer(due, next(self._order), action, subject)
             queue = self._queue
-            if not queue or queue[-1][0] <= due:
-                queue.append(entry)
+            if not queue or queue[-1].due <= due:
+                queue.append(timer)
             else:
-                heapq.heappush(self._heap, entry)
+                heapq.heappush(self._heap, (due, timer.order, timer))
         return timer
 
     def next_due(self) -> datetime | None:
@@ -69,9 +82,9 @@ class Timers:
             self._drop_cancelled()
             queue, heap = self._queue, self._heap
             if queue and heap:
-                return min(queue[0][0], heap[0][0])
+                return min(queue[0].due, heap[0][0])
             if queue:
-                return queue[0][0]
+                return queue[0].due
             return heap[0][0] if heap else None
 
     def run_until(self, now: datetime) -> int:
@@ -83,19 +96,17 @@ class Timers:
         queue, heap = self._queue, self._heap
         with self._lock:
             while True:
-                if queue and (not heap or queue[0] < heap[0]):
-                    if queue[0][0] > now:
+                if queue and (not heap or (queue[0].due, queue[0].order) < heap[0][:2]):
+                    if queue[0].due > now:
                         break
-                    due, _, timer = queue.popleft()
+                    timer = queue.popleft()
                 elif heap and heap[0][0] <= now:
-                    due, _, timer = heapq.heappop(heap)
+                    timer = heapq.heappop(heap)[2]
                 else:
                     break
-                action = timer.action
-                if action is None:
+                if timer.cancelled:
                     continue
-                timer.action = None
-                action(due)
+                timer.run()
                 ran += 1
         return ran
 
@@ -106,7 +117,7 @@ class Timers:
 
     def _drop_cancelled(self) -> None:
         queue, heap = self._queue, self._heap
-        while queue and queue[0][2].cancelled:
+        while queue and queue[0].cancelled:
             queue.popleft()
         while heap and heap[0][2].cancelled:
             heapq.heappop(heap)

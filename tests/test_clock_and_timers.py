@@ -108,10 +108,17 @@ def test_timers_in_any_order_run_by_due_time_then_by_when_they_were_scheduled(
     timers = Timers()
     ran: list[int] = []
     handles = []
+
+    def record(subject: int, at: datetime) -> None:  # one action shared, told its subject
+        assert at == START + timedelta(seconds=plan[subject][0])
+        ran.append(subject)
+
     for number, (due, _, _) in enumerate(plan):
-        handles.append(
-            timers.schedule(START + timedelta(seconds=due), lambda _at, n=number: ran.append(n))
-        )
+        at = START + timedelta(seconds=due)
+        if number % 2:
+            handles.append(timers.schedule(at, record, number))
+        else:
+            handles.append(timers.schedule(at, lambda _at, n=number: ran.append(n)))
     for handle, (_, cancel, _) in zip(handles, plan, strict=True):
         if cancel:
             handle.cancel()

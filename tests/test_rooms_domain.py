@@ -179,6 +179,7 @@ def test_instant_rooms_cannot_be_updated(emulator: Emulator) -> None:
 
 def test_update_moves_expiry_and_merges_nested_settings(emulator: Emulator) -> None:
     room = emulator.rooms.create(long_term(timedelta(hours=1)))
+    other = emulator.rooms.create(long_term(timedelta(hours=1)))
     changes = RoomChanges(
         frozenset({"expires_at", "available_features", "callback_urls"}),
         expires_at=START + timedelta(hours=2),
@@ -189,6 +190,7 @@ def test_update_moves_expiry_and_merges_nested_settings(emulator: Emulator) -> N
     features = room.settings.available_features
     assert (features.is_chat_available, features.is_recording_available) == (False, True)
     assert room.settings.callback_urls == {"rooms_callback_url": "https://example.com/rooms"}
+    assert other.settings.available_features.is_chat_available  # rooms share no settings
 
     emulator.advance(timedelta(hours=1, minutes=30))
     assert room.is_available  # the old expiry was cancelled
