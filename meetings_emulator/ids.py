@@ -13,6 +13,7 @@ import json
 import os
 import random
 import string
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -25,9 +26,34 @@ MEETING_CODE_SPAN = MEETING_CODE_HIGH - MEETING_CODE_LOW + 1
 SESSION_ALPHABET = string.ascii_letters + string.digits + "+/"
 
 
-def _os_bits128() -> int:
-    """128 random bits straight from the OS (what `SystemRandom.getrandbits` does, slower)."""
-    return int.from_bytes(os.urandom(16))
+class _OsEntropy:
+    """Random bytes from the OS, read 4 KiB at a time: one system call serves a room's
+    ids, code and more for the next few hundred rooms."""
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # two threads never get the same bytes
+        self._bytes = b""
+        self._at = 0
+
+    def take(self, count: int) -> bytes:
+        with self._lock:
+            at = self._at
+            end = at + count
+            if end > len(self._bytes):
+                self._bytes = os.urandom(max(self.SIZE, count))
+                at, end = 0, count
+            self._at = end
+            return self._bytes[at:end]
+
+
+_ENTROPY = _OsEntropy()
+
+
+def _os_bits(bits: int) -> int:
+    """Random bits straight from the OS (as `SystemRandom.getrandbits` gives them, faster)."""
+    return int.from_bytes(_ENTROPY.take(bits // 8))
 
 
 class Ids:
@@ -51,7 +77,7 @@ class Ids:
     def uuid(self, bits: int | None = None) -> str:
         """A random (version 4) UUID, as text; from `bits` when given (see `uuid_draw`)."""
         if bits is None:
-            bits = _os_bits128() if self.seed is None else self._random.getrandbits(128)
+            bits = _os_bits(128) if self.seed is None else self._random.getrandbits(128)
         bits = (bits & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
         h = f"{bits:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
@@ -67,12 +93,12 @@ class Ids:
     def uuid_later(self, bits: int | None) -> str:
         """The uuid of a `uuid_draw`; for None (unseeded), from fresh random bits, not from
         this sequence, which may have been seeded again since."""
-        return self.uuid(_os_bits128() if bits is None else bits)
+        return self.uuid(_os_bits(128) if bits is None else bits)
 
     def meeting_code(self) -> str:
         """A 9-digit candidate; the caller keeps the codes in use and asks again on a clash."""
         if self.seed is None:  # 64 random bits: the modulo's bias is below one in 10**10
-            return str(MEETING_CODE_LOW + int.from_bytes(os.urandom(8)) % MEETING_CODE_SPAN)
+            return str(MEETING_CODE_LOW + _os_bits(64) % MEETING_CODE_SPAN)
         return str(self._random.randint(MEETING_CODE_LOW, MEETING_CODE_HIGH))
 
     def export(self) -> dict[str, Any]:

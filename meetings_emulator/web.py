@@ -201,6 +201,21 @@ class JSONBody(JSONResponse):
     A body orjson refuses (an integer past 64 bits, a key that is not a string) falls back
     to the standard library, so every body Starlette could write is still written."""
 
+    def __init__(
+        self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+    ) -> None:
+        if headers is not None or not 200 <= status_code < 600 or status_code in (204, 304):
+            super().__init__(content, status_code, headers)
+            return
+        # Starlette's headers for a JSON body with content, without its general checks.
+        self.status_code = status_code
+        self.background = None
+        self.body = body = self.render(content)
+        self.raw_headers = [
+            (b"content-length", b"%d" % len(body)),
+            (b"content-type", b"application/json"),
+        ]
+
     def render(self, content: Any) -> bytes:
         try:
             return orjson.dumps(content)
