@@ -79,6 +79,7 @@ from .web import (
     json_response,
     method_route,
     read_json,
+    status_noted,
 )
 
 CONTROL_PREFIX = "/_emulator"
@@ -550,6 +551,9 @@ class JournalEntry:
     fault: str | None = None
     error: str | None = None
 
+    def answered(self, status: int) -> None:
+        self.status = status
+
     def received(self, chunk: bytes) -> None:
         if type(chunk) is not bytes:  # a server's own buffer: copied, it may be reused
             chunk = bytes(chunk)
@@ -778,11 +782,10 @@ async def _drop_connection(send: Send) -> bool:
 class ResilienceMiddleware:
     """Control token, journal and API faults, as a pure ASGI middleware (nothing buffered)."""
 
-    def __init__(self, app: ASGIApp, resilience: Resilience, api: ASGIApp | None = None) -> None:
+    def __init__(self, app: ASGIApp, resilience: Resilience, api: MethodTable) -> None:
         self.app = app
         self.resilience = resilience
-        # API calls go to `api` (the app's API endpoints found without its router) if given.
-        self.api = app if api is None else api
+        self.api = api  # the API's endpoints, found without the app's router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -831,14 +834,6 @@ class ResilienceMiddleware:
         tenant = resilience.tenant_of(scope)
         entry = resilience.journal.open(scope, resilience.emulator.clock.now(), tenant)
         scope[BODY_SEEN] = entry.received  # `read_json`, which reads every API body, calls it
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                entry.status = message["status"]
-            await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                entry.latency_ms = round((Clock.elapsed() - started) * 1000, 3)
-
         try:
             faults = resilience.faults
             rule = (
@@ -847,9 +842,10 @@ class ResilienceMiddleware:
                 else None
             )
             if rule is None:
-                await self.api(scope, receive, sending)
+                await self.api.answer(scope, receive, send, entry.answered)
                 return
             entry.fault = rule.id
+            sending = status_noted(send, entry.answered)
 
             async def receiving() -> Message:  # a fault answers unread bodies: note them here
                 message = await receive()
@@ -869,7 +865,7 @@ class ResilienceMiddleware:
                 if not await _drop_connection(send):
                     raise ConnectionDropped(f"fault {rule.id} dropped the connection")
             else:
-                await self.api(scope, receive, sending)
+                await self.api.answer(scope, receive, send, entry.answered)
         except BaseException as problem:
             if entry.error is None:
                 entry.error = type(problem).__name__

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, compile_path
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import Authenticator, Principal
 from .emulator import Emulator
@@ -122,9 +122,15 @@ class MethodTable:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.answer(scope, receive, send, _ignore_status)
+
+    async def answer(
+        self, scope: Scope, receive: Receive, send: Send, note_status: Callable[[int], None]
+    ) -> None:
+        """Answer the call, telling `note_status` the status just before it is sent."""
         found = None if scope.get("root_path") else self.find(scope["path"], scope["method"])
         if found is None:
-            await self._fallback(scope, receive, send)
+            await self._fallback(scope, receive, status_noted(send, note_status))
             return
         handler, scope["path_params"] = found
         request = Request(scope, receive, send)
@@ -135,9 +141,27 @@ class MethodTable:
         except HTTPException as error:
             response = await on_http_error(request, error)
         except Exception as error:
-            await (await on_unexpected_error(request, error))(scope, receive, send)
+            failed = await on_unexpected_error(request, error)
+            note_status(failed.status_code)
+            await failed(scope, receive, send)
             raise
+        note_status(response.status_code)
         await response(scope, receive, send)
+
+
+def _ignore_status(_status: int) -> None:
+    pass
+
+
+def status_noted(send: Send, note_status: Callable[[int], None]) -> Send:
+    """`send`, telling `note_status` the status of the answer as it starts."""
+
+    async def noting(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            note_status(message["status"])
+        await send(message)
+
+    return noting
 
 
 # Where a middleware may put a function that is given each chunk of the body as it is read.
