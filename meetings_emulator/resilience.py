@@ -13,10 +13,12 @@
 All of it runs in one pure ASGI middleware, `ResilienceMiddleware`, which `install` puts
 outside Starlette's own error middleware: it sees the response the caller gets (500s
 included), never buffers one (streams pass through untouched), and can hand a dropped
-connection to the server itself. Randomness comes from the emulator's `Ids` (with a seed,
-the same API calls meet the same draws; callback deliveries draw when the network lets
-them); latency is real time, as it is about the caller's own timeouts; durations are read
-with `Clock.elapsed()`. A `POST /_emulator/reset` also forgets the rules and the journal.
+connection to the server itself. It hands API calls to the API's `MethodTable`, which
+calls their endpoints without Starlette's middleware stack and router (and leaves what it
+does not find to them), and tells the journal each answer's status. Randomness comes from
+the emulator's `Ids` (with a seed, the same API calls meet the same draws; callback
+deliveries draw when the network lets them); latency is real time, as it is about the
+caller's own timeouts; durations are read with `Clock.elapsed()`. A `POST /_emulator/reset` also forgets the rules and the journal.
 """
 
 from __future__ import annotations
