@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from .isotime import format_iso
+
 
 class RoomType(StrEnum):
     INSTANT = "instant"
@@ -140,6 +142,13 @@ class Room:
     host_token: str
     unavailable: Unavailability | None = None
     tenant: str = DEFAULT_TENANT
+    # `created_at` as the API writes it: it never changes, and every read of the room
+    # writes it, so it is written once (formatting it again for each room of a listing
+    # would cost more, the more rooms there are, as no cache holds them all).
+    created_at_text: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.created_at_text = format_iso(self.created_at)
 
     @property
     def is_available(self) -> bool:

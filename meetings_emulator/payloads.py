@@ -50,7 +50,7 @@ def payload(event: Event, own_url: str) -> dict[str, Any]:
                 "room_id": room.id,
                 "room_type": str(room.type),
                 "expires_at": format_iso(room.expires_at),
-                "created_at": format_iso(room.created_at),
+                "created_at": room.created_at_text,
             }
         case SessionStarted(session=session):
             body |= {

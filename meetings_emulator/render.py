@@ -37,7 +37,7 @@ def room_json(room: Room, links_base: str, short_url: str | None = None) -> dict
             },
             "guest_url": {"href": f"{links_base}/{code}"},
         },
-        "created_at": format_iso(room.created_at),
+        "created_at": room.created_at_text,
         "is_available": room.is_available,
         "expire_after_use": settings.expire_after_use,
         "theme_id": settings.theme_id,

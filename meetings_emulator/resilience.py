@@ -18,7 +18,8 @@ calls their endpoints without Starlette's middleware stack and router (and leave
 does not find to them), and tells the journal each answer's status. Randomness comes from
 the emulator's `Ids` (with a seed, the same API calls meet the same draws; callback
 deliveries draw when the network lets them); latency is real time, as it is about the
-caller's own timeouts; durations are read with `Clock.elapsed()`. A `POST /_emulator/reset` also forgets the rules and the journal.
+caller's own timeouts; durations are read with `Clock.elapsed()`. A `POST /_emulator/reset`
+also forgets the rules and the journal.
 """
 
 from __future__ import annotations

@@ -218,7 +218,7 @@ class Rooms:
         """Every room, the next serial, and when each available room is due to expire."""
         return {
             "next_serial": self._next_serial,
-            "rooms": [plain(room) for room in self._index.rooms()],
+            "rooms": [plain(room, exclude=("created_at_text",)) for room in self._index.rooms()],
             "expiry": {
                 room_id: timer.due.isoformat()
                 for room_id, timer in self._expiry.items()
