@@ -6,8 +6,8 @@ import functools
 from datetime import UTC, datetime
 
 
-@functools.lru_cache(maxsize=16_384)  # rooms' timestamps are written on every read of them
-def format_iso(instant: datetime) -> str:
+def format_iso_once(instant: datetime) -> str:
+    """`instant` in the live form, not cached: for one written once and kept."""
     i = instant if instant.tzinfo is UTC else instant.astimezone(UTC)
     return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 - the quickest form here
         i.year,
@@ -18,6 +18,11 @@ def format_iso(instant: datetime) -> str:
         i.second,
         i.microsecond // 1000,
     )
+
+
+@functools.lru_cache(maxsize=16_384)  # rooms' expiry times are written on every read of them
+def format_iso(instant: datetime) -> str:
+    return format_iso_once(instant)
 
 
 def parse_iso(text: str) -> datetime | None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from .isotime import format_iso
+from .isotime import format_iso_once
 
 
 class RoomType(StrEnum):
@@ -144,11 +144,12 @@ class Room:
     tenant: str = DEFAULT_TENANT
     # `created_at` as the API writes it: it never changes, and every read of the room
     # writes it, so it is written once (formatting it again for each room of a listing
-    # would cost more, the more rooms there are, as no cache holds them all).
+    # would cost more, the more rooms there are, as no cache holds them all; and kept
+    # here, it need not take a place in the timestamp cache either).
     created_at_text: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.created_at_text = format_iso(self.created_at)
+        self.created_at_text = format_iso_once(self.created_at)
 
     @property
     def is_available(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from freezegun import freeze_time
@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meetings_emulator.clock import Clock, ClockError
-from meetings_emulator.isotime import format_iso, parse_iso
+from meetings_emulator.isotime import format_iso, format_iso_once, parse_iso
 from meetings_emulator.timers import Timers
 
 from .conftest import START
@@ -145,6 +145,19 @@ def test_a_timer_due_before_those_already_queued_runs_first() -> None:
     timers.clear()
     assert len(timers) == timers.run_until(START + timedelta(days=1)) == 0
     assert timers.next_due() is None
+
+
+@given(
+    instant=st.datetimes(
+        # Naive, as hypothesis takes bounds; a day in, so an offset stays on the calendar.
+        min_value=datetime(1, 1, 2),  # noqa: DTZ001
+        max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))]),
+    )
+)
+def test_timestamps_are_written_in_the_live_form_cached_or_not(instant: datetime) -> None:
+    expected = instant.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    assert format_iso_once(instant) == format_iso(instant) == expected
 
 
 @pytest.mark.parametrize(
