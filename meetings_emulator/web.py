@@ -121,9 +121,6 @@ class MethodTable:
                 return handler, params
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.answer(scope, receive, send, _ignore_status)
-
     async def answer(
         self, scope: Scope, receive: Receive, send: Send, note_status: Callable[[int], None]
     ) -> None:
@@ -147,10 +144,6 @@ class MethodTable:
             raise
         note_status(response.status_code)
         await response(scope, receive, send)
-
-
-def _ignore_status(_status: int) -> None:
-    pass
 
 
 def status_noted(send: Send, note_status: Callable[[int], None]) -> Send:
