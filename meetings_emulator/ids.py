@@ -7,6 +7,7 @@ same ids, codes and tokens, so a failing test or a recorded demo can be replayed
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -76,10 +77,15 @@ class Ids:
 
     def uuid(self, bits: int | None = None) -> str:
         """A random (version 4) UUID, as text; from `bits` when given (see `uuid_draw`)."""
-        if bits is None:
-            bits = _os_bits(128) if self.seed is None else self._random.getrandbits(128)
-        bits = (bits & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
-        h = f"{bits:032x}"
+        if bits is not None:
+            raw = bytearray(bits.to_bytes(16))
+        elif self.seed is None:
+            raw = bytearray(_ENTROPY.take(16))
+        else:
+            raw = bytearray(self._random.getrandbits(128).to_bytes(16))
+        raw[6] = raw[6] & 0x0F | 0x40  # version 4
+        raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+        h = raw.hex()
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def uuid_draw(self) -> int | None:
@@ -167,8 +173,12 @@ def _plain_state(state: tuple[Any, ...]) -> list[Any]:
     return [version, list(internal), gauss]
 
 
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64url(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    """Unpadded URL-safe base64 (what `base64.urlsafe_b64encode` gives, less its `=`)."""
+    return binascii.b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=")
 
 
 def _token_header(key_id: str) -> bytes:

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -255,13 +255,21 @@ async def read_json(request: Request) -> Any:
     seen = request.scope.get(BODY_SEEN)  # the journal's note of what the call sent
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        if seen is not None:
-            seen(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    receive = request.receive  # read here rather than through `request.stream()`: it is
+    while True:  # a generator, and the one read of every API body need not pay for one
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        if chunk:
+            if seen is not None:
+                seen(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
     raw = b"".join(chunks)
     if not raw.strip():
         return {}

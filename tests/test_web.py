@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
+import uuid
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.responses import JSONResponse
 
-from meetings_emulator.ids import Ids
+from meetings_emulator.ids import Ids, _b64url
 from meetings_emulator.web import JSONBody
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
@@ -62,3 +64,23 @@ def test_ids_drawn_from_many_threads_at_once_are_all_distinct() -> None:
     assert len(set(every)) == len(every) == 16_000
     version4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
     assert all(version4.match(uuid) for uuid in every)
+
+
+@given(bits=st.integers(0, 2**128 - 1))
+def test_a_uuid_from_any_bits_is_the_standard_version_4_form_of_them(bits: int) -> None:
+    assert Ids().uuid(bits) == str(uuid.UUID(int=bits, version=4))
+
+
+@given(seed=st.integers(0, 2**32))
+def test_seeded_uuids_are_the_version_4_form_of_the_seeded_draws(seed: int) -> None:
+    import random
+
+    draws = random.Random(seed)
+    draws.randbytes(32)  # the token key, drawn first
+    expected = str(uuid.UUID(int=draws.getrandbits(128), version=4))
+    assert Ids(seed).token_key_id == expected
+
+
+@given(data=st.binary(max_size=80))
+def test_token_parts_are_unpadded_url_safe_base64(data: bytes) -> None:
+    assert _b64url(data) == base64.urlsafe_b64encode(data).rstrip(b"=")
