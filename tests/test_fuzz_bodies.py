@@ -7,6 +7,7 @@ hypothesis then replaces, adds or removes fields with arbitrary JSON values.
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -18,6 +19,8 @@ from starlette.testclient import TestClient
 from meetings_emulator.app import create_app
 from meetings_emulator.clock import Clock
 from meetings_emulator.ids import Ids
+from meetings_emulator.models import JoinApprovalLevel, MicrophoneState, RoomType
+from meetings_emulator.schemas import Checker
 
 from .conftest import BASIC, START
 
@@ -198,3 +201,24 @@ def test_any_body_gets_a_json_answer_never_a_server_error(
         payload = response.json()
         assert {"message", "name", "status"} <= set(payload) or {"title", "detail"} == set(payload)
         assert "Traceback" not in response.text
+
+
+@given(
+    value=json_values
+    | st.sampled_from(["instant", "long_term", "default", "on", "after_owner_only"]),
+    enum=st.sampled_from([RoomType, JoinApprovalLevel, MicrophoneState]),
+)
+def test_an_enum_field_takes_exactly_the_values_the_enum_itself_takes(
+    value: Any, enum: type[StrEnum]
+) -> None:
+    try:
+        expected = enum(value)
+    except (ValueError, TypeError):
+        expected = None
+    check = Checker()
+    assert check.choice(value, "field", enum) is expected
+    if expected is None:
+        names = ", ".join(str(member) for member in enum)
+        assert check.problems == [f'"field" must be one of [{names}]']
+    else:
+        assert check.problems == []
