@@ -164,10 +164,7 @@ def tenant_of(
         if auth is None and "app" in scope:
             auth = scope["app"].state.emulator.auth
         if auth is not None:
-            try:
-                return caller_of(scope, auth).id
-            except AuthenticationError:
-                return None
+            return scope_tenant(scope, auth)
         header = authorization_of(scope)
     else:
         header = Headers(headers=dict(scope_or_headers)).get("authorization")
@@ -175,6 +172,14 @@ def tenant_of(
         auth = Authenticator(Clock())
     try:
         return auth.authenticate(header).id
+    except AuthenticationError:
+        return None
+
+
+def scope_tenant(scope: Scope, auth: Authenticator) -> str | None:
+    """`tenant_of` for a call's scope, its credentials checked by `auth` (once per call)."""
+    try:
+        return caller_of(scope, auth).id
     except AuthenticationError:
         return None
 
@@ -669,7 +674,7 @@ class Resilience:
         self.journal = Journal()
         # Who a call is for; swap for the real thing when tenants exist.
         self.tenant_of: Callable[[Scope], str | None] = functools.partial(
-            tenant_of, auth=emulator.auth
+            scope_tenant, auth=emulator.auth
         )
 
     def add_fault(self, body: Any) -> ApiFault:
