@@ -10,7 +10,9 @@ Throughput and latency: the emulator (`python -m meetings_emulator --max-rooms 1
 --log-level warning`), a bare Starlette app on the same uvicorn settings (`bench/baseline.py`)
 and Prism mocking Vonage's own reference spec are each driven by wrk (2 threads, 32
 connections) with the same bearer JWT, the servers taking turns within every round so the
-machine's noise hits them alike. Each figure is the median of the rounds; each ratio is
+machine's noise hits them alike. Prism runs twice: as `prism mock SPEC` starts (its default
+`info` log level, each call logged to a file), which the targets compare with, and with
+`-v silent`, its fastest, as context. Each figure is the median of the rounds; each ratio is
 between medians of this same run. A wrk run with any non-2xx answer or socket error makes
 its figure INVALID.
 
@@ -406,7 +408,8 @@ def throughput(
     args: argparse.Namespace, children: Children, work: Path, token: str, rows: list[Row]
 ) -> None:
     py = sys.executable
-    emulator_port, baseline_port, prism_port = free_port(), free_port(), free_port()
+    emulator_port, baseline_port = free_port(), free_port()
+    prism_port, silent_port = free_port(), free_port()
     emulator_argv = [
         py,
         "-m",
@@ -425,26 +428,21 @@ def throughput(
     )
     spec = work / "vonage-meetings-openapi.prism.yml"
     prism_spec(args.spec, spec)
-    prism = children.start(
-        "prism",
-        [
-            str(PRISM_BIN),
-            "mock",
-            "-h",
-            HOST,
-            "-p",
-            str(prism_port),
-            "-v",
-            args.prism_log,
-            str(spec),
-        ],
+    # The Prism the targets compare with starts as `prism mock` does by default; the other
+    # one logs nothing, Prism at its fastest.
+    prism_argv = [str(PRISM_BIN), "mock", "-h", HOST]
+    prism = children.start("prism", [*prism_argv, "-p", str(prism_port), str(spec)], cwd=BENCH)
+    silent = children.start(
+        "prism-silent",
+        [*prism_argv, "-p", str(silent_port), "-v", "silent", str(spec)],
         cwd=BENCH,
     )
     wait_ready(emulator, f"http://{HOST}:{emulator_port}/_emulator/health", children, 30)
     wait_ready(baseline, f"http://{HOST}:{baseline_port}/_emulator/health", children, 30)
 
     ids = create_rooms(emulator_port, token, GET_ROOMS)
-    wait_ready(prism, f"http://{HOST}:{prism_port}/rooms/{ids[0]}", children, 60, token=token)
+    for proc, port in ((prism, prism_port), (silent, silent_port)):
+        wait_ready(proc, f"http://{HOST}:{port}/rooms/{ids[0]}", children, 60, token=token)
     paths = work / "room-ids.txt"
     paths.write_text("\n".join(ids) + "\n")
 
@@ -452,6 +450,7 @@ def throughput(
         "emulator": (f"http://{HOST}:{emulator_port}{API}/rooms", emulator),
         "baseline": (f"http://{HOST}:{baseline_port}{API}/rooms", baseline),
         "prism": (f"http://{HOST}:{prism_port}/rooms", prism),
+        "prism-silent": (f"http://{HOST}:{silent_port}/rooms", silent),
     }
     # Each answers both operations with 2xx before anything is measured.
     for name, (url, _) in servers.items():
@@ -487,12 +486,12 @@ def throughput(
                 if name == "baseline" and kind == "GET":
                     bare_p99.add(run.p99_ms, problem)
                 say(
-                    f"  round {round_number + 1}/{args.runs} {kind:4} {name:8} "
+                    f"  round {round_number + 1}/{args.runs} {kind:4} {name:12} "
                     f"{run.rps:9,.0f} req/s  p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:6.2f} ms"
                     f"  server CPU {run.cpu_us:5.0f} us/req"
                     + (f"  INVALID {run.errors}" if problem else "")
                 )
-    for proc in (emulator, baseline, prism):
+    for proc in (emulator, baseline, prism, silent):
         children.stop(proc)
 
     for kind in kinds:
@@ -508,6 +507,17 @@ def throughput(
             )
         )
     for kind in kinds:
+        emu, quiet = results[("emulator", kind)], results[("prism-silent", kind)]
+        rows.append(
+            Row(
+                f"{kind} room throughput vs Prism -v silent (context)",
+                f"{emu.median:,.0f} req/s vs Prism silent {quiet.median:,.0f} {quiet.spread()}",
+                "-",
+                f"{emu.median / quiet.median:.2f}x",
+                "info",
+            )
+        )
+    for kind in kinds:
         emu, base = results[("emulator", kind)], results[("baseline", kind)]
         ratio = emu.median / base.median
         rows.append(
@@ -520,11 +530,14 @@ def throughput(
             )
         )
     for kind in kinds:
-        emu, base, pri = (cpu[(n, kind)].median for n in ("emulator", "baseline", "prism"))
+        emu, base, pri, quiet = (
+            cpu[(n, kind)].median for n in ("emulator", "baseline", "prism", "prism-silent")
+        )
         rows.append(
             Row(
                 f"{kind} room: server CPU per request (noise check)",
-                f"emulator {emu:,.0f} us, bare {base:,.0f} us, Prism {pri:,.0f} us",
+                f"emulator {emu:,.0f} us, bare {base:,.0f} us, Prism {pri:,.0f} us"
+                f" (silent {quiet:,.0f} us)",
                 "-",
                 f"Prism/emulator {pri / emu:.2f}x, bare/emulator {base / emu:.2f}x",
                 "info",
@@ -550,12 +563,13 @@ def throughput(
     )
     for kind in kinds:
         base, pri = results[("baseline", kind)], results[("prism", kind)]
+        quiet = results[("prism-silent", kind)]
         rows.append(
             Row(
                 f"{kind}: bare Starlette vs Prism (the ceiling here, context)",
-                f"{base.median:,.0f} vs {pri.median:,.0f} req/s",
+                f"{base.median:,.0f} vs {pri.median:,.0f} req/s (silent {quiet.median:,.0f})",
                 "-",
-                f"{base.median / pri.median:.2f}x",
+                f"{base.median / pri.median:.2f}x (silent {base.median / quiet.median:.2f}x)",
                 "info",
             )
         )
@@ -975,11 +989,6 @@ def main(argv: list[str] | None = None) -> int:
         help="give the emulator --public-key, so it checks each JWT's RS256 signature",
     )
     parser.add_argument("--label", default="", help="a name for this run in RESULTS.md")
-    parser.add_argument(
-        "--prism-log",
-        default="silent",
-        help="Prism's -v level (default silent: Prism at its fastest)",
-    )
     args = parser.parse_args(argv)
     args.runs = args.runs or (3 if args.quick else 5)
     args.duration = args.duration or (3.0 if args.quick else 5.0)
