@@ -155,8 +155,7 @@ class Rooms:
         self._codes_in_use.add(room.meeting_code)
         self._available += 1
         self._available_in[tenant] += 1
-        # A new room has no expiry timer to replace yet.
-        self._expiry[room.id] = self._timers.schedule(expires_at, self._expire_on_time, room)
+        self._schedule_expiry(room)
         if self._themes is not None:
             self._themes.attach(room)
         return room

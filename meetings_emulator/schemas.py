@@ -136,7 +136,7 @@ class Checker:
         except TypeError:  # unhashable: a list or an object is no member's value
             member = None
         if member is None:
-            names = ", ".join(str(member) for member in _members(enum).values())
+            names = ", ".join(str(option) for option in _members(enum).values())
             self.fail(f'"{label}" must be one of [{names}]')
         return member
 

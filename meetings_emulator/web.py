@@ -255,8 +255,10 @@ async def read_json(request: Request) -> Any:
     seen = request.scope.get(BODY_SEEN)  # the journal's note of what the call sent
     chunks: list[bytes] = []
     size = 0
-    receive = request.receive  # read here rather than through `request.stream()`: it is
-    while True:  # a generator, and the one read of every API body need not pay for one
+    # Read from `receive` rather than through `request.stream()`, an async generator that
+    # the one read of every API body need not pay for.
+    receive = request.receive
+    while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
