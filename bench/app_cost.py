@@ -33,7 +33,7 @@ import baseline
 import run
 
 from meetings_emulator.app import create_app
-from meetings_emulator.settings import Settings
+from meetings_emulator.domain.settings import Settings
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 BODY = json.dumps(run.POST_BODY).encode()

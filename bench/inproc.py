@@ -22,11 +22,11 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 
-from meetings_emulator.clock import Clock
-from meetings_emulator.emulator import Emulator
-from meetings_emulator.ids import Ids
-from meetings_emulator.models import RoomSettings
-from meetings_emulator.settings import Settings
+from meetings_emulator.domain.clock import Clock
+from meetings_emulator.domain.emulator import Emulator
+from meetings_emulator.domain.ids import Ids
+from meetings_emulator.domain.models import RoomSettings
+from meetings_emulator.domain.settings import Settings
 
 
 def rss_bytes() -> int:

@@ -12,7 +12,7 @@ import json
 
 import uvicorn
 
-from meetings_emulator.receiver import Inbox, create_receiver
+from meetings_emulator.callbacks.receiver import Inbox, create_receiver
 
 
 def main() -> None:

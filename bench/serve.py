@@ -23,7 +23,7 @@ import time
 from datetime import timedelta
 
 from meetings_emulator import cli
-from meetings_emulator.models import RoomSettings, RoomType
+from meetings_emulator.domain.models import RoomSettings, RoomType
 
 
 def rss_bytes() -> int:

@@ -1,3 +1,3 @@
-from .cli import main
+from meetings_emulator.cli import main
 
 raise SystemExit(main())

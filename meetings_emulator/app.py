@@ -12,14 +12,18 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
-from . import api, control, dashboard, persistence, resilience
-from .callbacks import Sender
-from .clock import Clock
-from .emulator import Emulator
-from .errors import MeetingsError
-from .ids import Ids
-from .settings import Settings
-from .web import on_http_error, on_meetings_error, on_unexpected_error
+from meetings_emulator import statefile
+from meetings_emulator.callbacks.sender import Sender
+from meetings_emulator.domain import snapshot
+from meetings_emulator.domain.clock import Clock
+from meetings_emulator.domain.emulator import Emulator
+from meetings_emulator.domain.errors import MeetingsError
+from meetings_emulator.domain.ids import Ids
+from meetings_emulator.domain.settings import Settings
+from meetings_emulator.http import api, control
+from meetings_emulator.http.web import on_http_error, on_meetings_error, on_unexpected_error
+from meetings_emulator.testing import resilience
+from meetings_emulator.ui import dashboard
 
 if TYPE_CHECKING:
     import httpx
@@ -51,9 +55,9 @@ def create_app(
     sender = Sender(lambda: emulator.callbacks, emulator.clock, transport=transport)
     state_file = emulator.settings.state_file
     if state_file is not None:
-        saved = persistence.load(state_file)
+        saved = statefile.load(state_file)
         if saved is not None:
-            persistence.import_state(emulator, saved)
+            snapshot.import_state(emulator, saved)
             log.info("loaded %d rooms from %s", len(emulator.rooms), state_file)
 
     @contextlib.asynccontextmanager
@@ -71,7 +75,7 @@ def create_app(
                     await task
             await sender.close(emulator.settings.shutdown_grace)
             if state_file is not None:
-                persistence.save(state_file, persistence.export_state(emulator))
+                statefile.save(state_file, snapshot.export_state(emulator))
                 log.info("saved %d rooms to %s", len(emulator.rooms), state_file)
 
     app = Starlette(

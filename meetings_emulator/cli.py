@@ -22,11 +22,10 @@ from typing import Any
 
 import uvicorn
 
-from . import __version__
-from .app import create_app
-from .dialin import load_dial_in_numbers
-from .settings import Settings
-from .tls import make_tls
+from meetings_emulator.app import create_app
+from meetings_emulator.domain.settings import Settings
+from meetings_emulator.http.tls import make_tls
+from meetings_emulator.version import __version__
 
 ENV_PREFIX = "MEETINGS_EMULATOR_"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -34,6 +33,20 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 def _env(name: str) -> str | None:
     return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_")) or None
+
+
+def load_dial_in_numbers(path: str | Path) -> tuple[dict[str, str], ...]:
+    """Read a JSON array of `{number, locale, display_name}` objects, all strings."""
+    data: Any = json.loads(Path(path).read_text())
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON array of dial-in numbers")
+    keys = {"number", "locale", "display_name"}
+    for n, item in enumerate(data):
+        if not isinstance(item, dict) or set(item) != keys:
+            raise ValueError(f"{path}: item {n} must have exactly the keys {sorted(keys)}")
+        if not all(isinstance(value, str) for value in item.values()):
+            raise ValueError(f"{path}: item {n}: every value must be a string")
+    return tuple(data)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,11 +247,11 @@ class _Server(uvicorn.Server):
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["play"]:
-        from .scenario import main_play
+        from meetings_emulator.play.scenario import main_play
 
         return main_play(argv[1:])
     if argv[:1] == ["receiver"]:
-        from .receiver import main_receiver
+        from meetings_emulator.callbacks.receiver import main_receiver
 
         return main_receiver(argv[1:])
     parser = build_parser()

@@ -32,11 +32,11 @@ import httpx
 import pytest
 import uvicorn
 
-from .app import create_app
-from .clock import Clock, utc_now
-from .isotime import format_iso, parse_iso
-from .receiver import Inbox, create_receiver
-from .settings import Settings
+from meetings_emulator.app import create_app
+from meetings_emulator.callbacks.receiver import Inbox, create_receiver
+from meetings_emulator.domain.clock import Clock, utc_now
+from meetings_emulator.domain.isotime import format_iso, parse_iso
+from meetings_emulator.domain.settings import Settings
 
 DEFAULT_AUTH = "Basic " + base64.b64encode(b"test-key:test-secret").decode()
 

@@ -16,11 +16,11 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from meetings_emulator.app import create_app
-from meetings_emulator.clock import Clock
-from meetings_emulator.emulator import Emulator
-from meetings_emulator.ids import Ids
-from meetings_emulator.settings import Settings
-from meetings_emulator.tls import TlsFiles
+from meetings_emulator.domain.clock import Clock
+from meetings_emulator.domain.emulator import Emulator
+from meetings_emulator.domain.ids import Ids
+from meetings_emulator.domain.settings import Settings
+from meetings_emulator.http.tls import TlsFiles
 
 pytest_plugins = ["pytester"]
 

@@ -1,7 +1,7 @@
 // Drives every public method of the official Node SDK `@vonage/meetings@1.12.1` against the
 // Meetings emulator over real sockets, and asserts on what a user of the SDK sees.
 //
-// Run by tests/test_sdk_node.py, which serves the emulator and sets MEETINGS_EMULATOR_URL.
+// Run by tests/sdk/test_sdk_node.py, which serves the emulator and sets MEETINGS_EMULATOR_URL.
 // By hand: start `python3 dev.py run` and
 //   MEETINGS_EMULATOR_URL=http://127.0.0.1:9010 node --test meetings.test.mjs
 //

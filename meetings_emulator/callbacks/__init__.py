@@ -1,0 +1,1 @@
+"""Delivery over the network: the sender, its keep-alive poster, and a receiver."""

@@ -1,0 +1,338 @@
+"""Rooms: creation, lookup, listing, updates, deletion and expiry.
+
+The rules, in the API's terms:
+- An instant room is available for 10 minutes while nobody has joined it.
+- A long-term room is available until `expires_at`, which must lie more than 10 minutes
+  and at most five years ahead.
+- An expired or deleted room stays readable, with `is_available: false`; its meeting code
+  is free again.
+- Only long-term rooms can be updated, and only while they are available.
+- A tenant may hold `max_rooms` available rooms at once (1000 on the live service).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from meetings_emulator.domain.clock import Clock
+from meetings_emulator.domain.errors import (
+    BadRequestError,
+    ForbiddenError,
+    InputValidationError,
+    NotFoundError,
+)
+from meetings_emulator.domain.events import Event, RoomExpired
+from meetings_emulator.domain.ids import Ids
+from meetings_emulator.domain.isotime import format_iso
+from meetings_emulator.domain.models import (
+    DEFAULT_TENANT,
+    AvailableFeatures,
+    JoinApprovalLevel,
+    MicrophoneState,
+    Page,
+    RecordingOptions,
+    Room,
+    RoomChanges,
+    RoomSettings,
+    RoomType,
+    Unavailability,
+)
+from meetings_emulator.domain.pagination import SerialIndex
+from meetings_emulator.domain.plain import plain, when
+from meetings_emulator.domain.themes import Themes
+from meetings_emulator.domain.timers import Timer, Timers
+
+INSTANT_ROOM_LIFETIME = timedelta(minutes=10)
+MIN_EXPIRY_LEAD = timedelta(minutes=10)
+MAX_EXPIRY_YEARS = 5
+DEFAULT_MAX_ROOMS = 1000
+
+
+EventSink = Callable[[Event], None]
+
+
+class Rooms:
+    def __init__(
+        self,
+        clock: Clock,
+        ids: Ids,
+        timers: Timers,
+        *,
+        max_rooms: int = DEFAULT_MAX_ROOMS,
+        on_event: EventSink | None = None,
+        themes: Themes | None = None,
+    ) -> None:
+        self._clock = clock
+        self._ids = ids
+        self._timers = timers
+        self.max_rooms = max_rooms
+        self._on_event = on_event if on_event is not None else (lambda _event: None)
+        self._themes = themes
+        self._by_id: dict[str, Room] = {}
+        self._index = SerialIndex()  # every tenant's rooms, for the control plane
+        self._tenant_index: dict[str, SerialIndex] = {}
+        self._codes_in_use: set[str] = set()
+        self._expiry: dict[str, Timer] = {}
+        self._next_serial = 1
+        self._available = 0
+        self._available_in: Counter[str] = Counter()
+        self._expire_on_time = self.expire_now  # one bound method shared by every expiry timer
+
+    # -- time ---------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """Emulator time, after every transition due by then has happened."""
+        now = self._clock.now()
+        self._timers.run_until(now)
+        return now
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, room_id: str, tenant: str | None = None) -> Room:
+        """The room, if it exists and (with `tenant`) belongs to that tenant."""
+        self.now()
+        room = self._by_id.get(room_id.lower())
+        if room is None or (tenant is not None and room.tenant != tenant):
+            raise NotFoundError(f"Room {room_id} was not found")
+        return room
+
+    def page(
+        self, start_id: int | None, end_id: int | None, page_size: int, tenant: str | None = None
+    ) -> Page:
+        """A page of one tenant's rooms, or (without `tenant`) of everyone's."""
+        self.now()
+        index = self._index if tenant is None else self._tenant_index.get(tenant, SerialIndex())
+        return index.page(start_id, end_id, page_size)
+
+    def available_in(self, tenant: str) -> int:
+        return self._available_in[tenant]
+
+    def all(self) -> list[Room]:
+        return self._index.rooms()
+
+    @property
+    def available_count(self) -> int:
+        return self._available
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def create(self, settings: RoomSettings, tenant: str = DEFAULT_TENANT) -> Room:
+        now = self.now()
+        if settings.type is RoomType.LONG_TERM:
+            assert settings.expires_at is not None
+            self._check_expiry(settings.expires_at, now, "expires_at")
+            expires_at = settings.expires_at
+        else:
+            expires_at = now + INSTANT_ROOM_LIFETIME
+        if settings.theme_id is not None:
+            self._check_theme(settings.theme_id, "create room", tenant)
+        elif settings.default_theme and self._themes is not None:
+            settings.theme_id = self._themes.application(tenant).default_theme_id
+        if self._available_in[tenant] >= self.max_rooms:
+            raise ForbiddenError(f"Maximum number of rooms for owner ({self.max_rooms}) exceeded")
+
+        host_id = self._ids.uuid()
+        room = Room(
+            serial=self._next_serial,
+            id=self._ids.uuid(),
+            meeting_code=self._free_meeting_code(),
+            created_at=now,
+            expires_at=expires_at,
+            settings=settings,
+            host_participant_id=host_id,
+            host_token=self._ids.participant_token(host_id, now),
+            tenant=tenant,
+        )
+        self._next_serial += 1
+        self._by_id[room.id] = room
+        self._index.add(room)
+        listing = self._tenant_index.get(tenant)
+        if listing is None:
+            listing = self._tenant_index[tenant] = SerialIndex()
+        listing.add(room)
+        self._codes_in_use.add(room.meeting_code)
+        self._available += 1
+        self._available_in[tenant] += 1
+        self._schedule_expiry(room)
+        if self._themes is not None:
+            self._themes.attach(room)
+        return room
+
+    def update(self, room_id: str, changes: RoomChanges, tenant: str | None = None) -> Room:
+        room = self.get(room_id, tenant)
+        if not room.is_available:
+            raise NotFoundError(f"Room {room_id} is not available: it has {room.unavailable}")
+        if room.type is RoomType.INSTANT:
+            raise BadRequestError(
+                f"The room with id: {room.id} could not be updated because of its type: temporary"
+            )
+        now = self._clock.now()
+        if changes.expires_at is not None:
+            self._check_expiry(changes.expires_at, now, "update_details.expires_at")
+        if "theme_id" in changes.fields and changes.theme_id is not None:
+            self._check_theme(changes.theme_id, "update room", room.tenant)
+
+        settings = room.settings
+        fields = changes.fields
+        if changes.expires_at is not None:
+            room.expires_at = changes.expires_at
+            self._schedule_expiry(room)
+        if "expire_after_use" in fields:
+            settings.expire_after_use = changes.expire_after_use
+        if "theme_id" in fields and changes.theme_id != settings.theme_id:
+            if self._themes is not None:
+                self._themes.detach(room, settings.theme_id)
+            settings.theme_id = changes.theme_id
+            if self._themes is not None:
+                self._themes.attach(room)
+        if "join_approval_level" in fields:
+            settings.join_approval_level = changes.join_approval_level
+        if changes.microphone_state is not None:
+            settings.microphone_state = changes.microphone_state
+        if "callback_urls" in fields:
+            settings.callback_urls = {**(settings.callback_urls or {}), **changes.callback_urls}
+        if changes.available_features:
+            settings.available_features = replace(
+                settings.available_features, **changes.available_features
+            )
+        return room
+
+    def delete(self, room_id: str, tenant: str | None = None) -> None:
+        """End a room's availability now (the public guide's DELETE). Deleting twice is harmless."""
+        room = self.get(room_id, tenant)
+        if room.is_available:
+            self._end(room, self._clock.now(), Unavailability.DELETED)
+
+    def expire_now(self, room: Room, at: datetime) -> None:
+        """End a room's availability at `at` (its expiry timer, or a simulator rule)."""
+        if room.is_available:
+            if at < room.expires_at:  # ended early: `expires_after_use`
+                room.expires_at = at
+            self._end(room, at, Unavailability.EXPIRED)
+
+    # -- saving and restoring -------------------------------------------------------------
+
+    def export(self) -> dict[str, Any]:
+        """Every room, the next serial, and when each available room is due to expire."""
+        return {
+            "next_serial": self._next_serial,
+            "rooms": [plain(room, exclude=("created_at_text",)) for room in self._index.rooms()],
+            "expiry": {
+                room_id: timer.due.isoformat()
+                for room_id, timer in self._expiry.items()
+                if not timer.cancelled
+            },
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back what `export` gave; expiry timers are armed again."""
+        for data in state["rooms"]:
+            room = room_from(data)
+            self._by_id[room.id] = room
+            self._index.add(room)
+            self._tenant_index.setdefault(room.tenant, SerialIndex()).add(room)
+            if room.is_available:
+                self._codes_in_use.add(room.meeting_code)
+                self._available += 1
+                self._available_in[room.tenant] += 1
+            if self._themes is not None:
+                self._themes.attach(room)
+        self._next_serial = state["next_serial"]
+        for room_id, due in state["expiry"].items():
+            room = self._by_id[room_id]
+            self._schedule(room, datetime.fromisoformat(due))
+
+    def hold_expiry(self, room: Room) -> None:
+        """No expiry while the room is in use (an instant room's meeting is on)."""
+        timer = self._expiry.pop(room.id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def expire_at(self, room: Room, at: datetime, *, show: bool) -> None:
+        """Expire the room at `at` instead of when it was due; `show` makes `at` its expiry."""
+        if show:
+            room.expires_at = at
+        self._schedule(room, at)
+
+    # -- rules --------------------------------------------------------------------------
+
+    def _check_expiry(self, expires_at: datetime, now: datetime, label: str) -> None:
+        earliest = now + MIN_EXPIRY_LEAD
+        latest = _add_years(now, MAX_EXPIRY_YEARS)
+        if expires_at <= earliest:
+            raise InputValidationError(
+                f'"{label}" must be greater than "{format_iso(earliest)}"'
+                " (more than 10 minutes from now)"
+            )
+        if expires_at > latest:
+            raise InputValidationError(
+                f'"{label}" must be less than or equal to "{format_iso(latest)}"'
+                " (at most five years from now)"
+            )
+
+    def take_theme_off(self, room: Room) -> None:
+        """The room's theme was deleted: it has none now."""
+        room.settings.theme_id = None
+
+    def _check_theme(self, theme_id: str, action: str, tenant: str) -> None:
+        if self._themes is None or not self._themes.has(theme_id, tenant):
+            raise BadRequestError(f"Failed to {action} because theme id {theme_id} not found")
+
+    def _free_meeting_code(self) -> str:
+        while True:
+            code = self._ids.meeting_code()
+            if code not in self._codes_in_use:
+                return code
+
+    def _schedule_expiry(self, room: Room) -> None:
+        self._schedule(room, room.expires_at)
+
+    def _schedule(self, room: Room, due: datetime) -> None:
+        self.hold_expiry(room)
+        self._expiry[room.id] = self._timers.schedule(due, self._expire_on_time, room)
+
+    def _end(self, room: Room, at: datetime, reason: Unavailability) -> None:
+        room.unavailable = reason
+        self._available -= 1
+        self._available_in[room.tenant] -= 1
+        self._codes_in_use.discard(room.meeting_code)
+        self.hold_expiry(room)
+        self._on_event(RoomExpired(room, at, reason))
+
+
+def room_from(data: dict[str, Any]) -> Room:
+    settings = dict(data["settings"])
+    settings.update(
+        type=RoomType(settings["type"]),
+        expires_at=when(settings["expires_at"]),
+        recording_options=RecordingOptions(**settings["recording_options"]),
+        join_approval_level=JoinApprovalLevel(settings["join_approval_level"]),
+        microphone_state=MicrophoneState(settings["microphone_state"]),
+        available_features=AvailableFeatures(**settings["available_features"]),
+    )
+    created_at, expires_at = when(data["created_at"]), when(data["expires_at"])
+    assert created_at is not None
+    assert expires_at is not None
+    return Room(
+        **{
+            **data,
+            "created_at": created_at,
+            "expires_at": expires_at,
+            "settings": RoomSettings(**settings),
+            "unavailable": Unavailability(data["unavailable"]) if data["unavailable"] else None,
+        }
+    )
+
+
+def _add_years(instant: datetime, years: int) -> datetime:
+    try:
+        return instant.replace(year=instant.year + years)
+    except ValueError:  # 29 February into a year without one
+        return instant.replace(year=instant.year + years, day=28)

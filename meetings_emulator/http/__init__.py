@@ -1,0 +1,1 @@
+"""The wire: requests parsed, domain called, answers rendered."""

@@ -1,0 +1,1 @@
+"""The scenario runner: a YAML meeting story played against the emulator."""

@@ -1,0 +1,1 @@
+"""Aids for testing a caller: faults, the request journal, the control token."""

@@ -1,0 +1,1 @@
+"""Pages for people: the dashboard, the meeting page and their event stream."""

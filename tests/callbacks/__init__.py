@@ -1,0 +1,1 @@
+"""Deliveries to real receivers over real sockets."""

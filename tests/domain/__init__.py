@@ -1,0 +1,1 @@
+"""The rules, driven in-process with an injected clock and ids."""

@@ -1,0 +1,1 @@
+"""The Meetings API and the control plane over HTTP: status codes, bodies, headers."""

@@ -1,0 +1,1 @@
+"""What a user follows: README's examples and the container recipe."""

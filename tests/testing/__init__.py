@@ -1,0 +1,1 @@
+"""Fault rules, the request journal and the control token."""

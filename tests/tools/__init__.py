@@ -1,0 +1,1 @@
+"""The command line, `play`, the pytest plugin and the served process."""

@@ -1,0 +1,1 @@
+"""The dashboard and the meeting page, in-process and in a real browser."""
