@@ -2,7 +2,7 @@
 """Run the emulator or its tests from a fresh checkout; only Python 3.11+ is needed.
 
     python3 dev.py run [emulator options]   serve the API on http://127.0.0.1:9010
-    python3 dev.py test [pytest options]    ruff, then the whole test suite
+    python3 dev.py test [pytest options]    ruff, the import contracts, then the whole test suite
 
 On first use (and whenever pyproject.toml changes) this makes `.venv/` beside it and
 installs the project with its test extras there. MEETINGS_EMULATOR_VENV names another
@@ -50,9 +50,11 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "run":
         return subprocess.call([str(PYTHON), "-m", "meetings_emulator", *rest], cwd=ROOT)
-    lint = subprocess.call([str(PYTHON), "-m", "ruff", "check", "."], cwd=ROOT)
-    if lint != 0:
-        return lint
+    checks = ([str(PYTHON), "-m", "ruff", "check", "."], [str(BIN / "lint-imports")])
+    for check in checks:
+        failed = subprocess.call(check, cwd=ROOT)
+        if failed:
+            return failed
     return subprocess.call([str(PYTHON), "-m", "pytest", *rest], cwd=ROOT)
 
 

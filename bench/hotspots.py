@@ -68,7 +68,7 @@ SPECIFIC = [
     ("uvicorn: response write (transport)", r"RequestResponseCycle\.send"),
 ]
 GENERIC = [
-    ("resilience: middleware wrapper", r"resilience\.py"),
+    ("resilience: middleware wrapper", r"meetings_emulator/testing/"),
     ("routing (starlette Router/Route)", r"Router\.|Route\.|routing\.py"),
     ("starlette middleware + Request plumbing", r"starlette/"),
     ("emulator: api/web glue", r"meetings_emulator/(api|web)\.py"),

@@ -21,9 +21,9 @@ from meetings_emulator.domain.errors import MeetingsError
 from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.settings import Settings
 from meetings_emulator.http import api, control
-from meetings_emulator.http.web import on_http_error, on_meetings_error, on_unexpected_error
-from meetings_emulator.testing import resilience
-from meetings_emulator.ui import dashboard
+from meetings_emulator.http.errors import on_http_error, on_meetings_error, on_unexpected_error
+from meetings_emulator.testing import endpoints, middleware
+from meetings_emulator.ui import routes as ui_routes
 
 if TYPE_CHECKING:
     import httpx
@@ -79,7 +79,7 @@ def create_app(
                 log.info("saved %d rooms to %s", len(emulator.rooms), state_file)
 
     app = Starlette(
-        routes=[*api.routes(), *control.routes(), *dashboard.routes(), *resilience.routes()],
+        routes=[*api.routes(), *control.routes(), *ui_routes(), *endpoints.routes()],
         exception_handlers={
             MeetingsError: on_meetings_error,
             HTTPException: on_http_error,
@@ -88,7 +88,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.emulator = emulator
-    resilience.install(app, sender)
+    middleware.install(app, sender)
     return app
 
 

@@ -247,7 +247,7 @@ class _Server(uvicorn.Server):
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["play"]:
-        from meetings_emulator.play.scenario import main_play
+        from meetings_emulator.play.runner import main_play
 
         return main_play(argv[1:])
     if argv[:1] == ["receiver"]:

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import urllib.request
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,18 +26,10 @@ MAX_PARALLEL = 32
 Post = Callable[[Delivery, float], Awaitable[Attempt]]
 
 
-class DeliveryFaults(Protocol):
-    """Deliberate faults in deliveries (slow, duplicated, reordered): `testing/`'s
-    `CallbackFaults`. Given a delivery, it decides how to send it with `post` (one real
-    attempt), looking at what is `queued`, and returns the attempt to log."""
-
-    async def attempt(
-        self,
-        delivery: Delivery,
-        timeout: float,
-        post: Post,
-        queued: Callable[[], list[Delivery]],
-    ) -> Attempt: ...
+# Deliberate faults in deliveries (slow, duplicated, reordered): `CallbackFaults.attempt`
+# in `testing/callback_faults.py`. Given a delivery, a timeout, `post` (one real attempt)
+# and what is queued, it decides how to send it and returns the attempt to log.
+DeliveryFaults = Callable[[Delivery, float, Post, Callable[[], list[Delivery]]], Awaitable[Attempt]]
 
 
 class Sender:
@@ -72,7 +63,7 @@ class Sender:
         self._proxy_client: httpx.AsyncClient | None = None  # for proxied URLs
         self._proxies: dict[str, str] = {}
         self._proxied: dict[str, bool] = {}
-        # Consulted by every attempt when set (`resilience.install` sets it).
+        # Consulted by every attempt when set (`testing.middleware.install` sets it).
         self.faults: DeliveryFaults | None = None
 
     def wake(self) -> None:
@@ -145,9 +136,7 @@ class Sender:
     async def attempt(self, delivery: Delivery, timeout: float) -> Attempt:
         """One attempt at a delivery, through the fault rules when there are any."""
         if self.faults is not None:
-            return await self.faults.attempt(
-                delivery, timeout, self.post, lambda: self._outbox().pending()
-            )
+            return await self.faults(delivery, timeout, self.post, lambda: self._outbox().pending())
         return await self.post(delivery, timeout)
 
     async def post(self, delivery: Delivery, timeout: float) -> Attempt:

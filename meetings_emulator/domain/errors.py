@@ -1,8 +1,8 @@
 """Domain errors, named as the live API names them in its error bodies.
 
 Every error the emulator reports to a caller is one of these. Each carries the API's
-`name` and `message` (and `errors` when there are several); `app.ERROR_STATUS` is the
-one table that gives each its HTTP status.
+`name` and `message` (and `errors` when there are several); `ERROR_STATUS` in
+`http/errors.py` is the one table that gives each its HTTP status.
 
     MeetingsError
     ├── InputValidationError   a request field has the wrong type, value or length

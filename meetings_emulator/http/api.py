@@ -20,6 +20,9 @@ from meetings_emulator.http.render import (
     room_json,
     theme_json,
 )
+from meetings_emulator.http.requests import caller_of, emulator_of, read_json, recording_url
+from meetings_emulator.http.responses import json_response
+from meetings_emulator.http.routing import method_route
 from meetings_emulator.http.schemas import (
     parse_application_update,
     parse_create_room,
@@ -29,14 +32,6 @@ from meetings_emulator.http.schemas import (
     parse_page_query,
     parse_update_room,
     parse_update_theme,
-)
-from meetings_emulator.http.web import (
-    caller_of,
-    emulator_of,
-    json_response,
-    method_route,
-    read_json,
-    recording_url,
 )
 
 PREFIXES = ("/v1/meetings", "/beta/meetings")

@@ -34,17 +34,13 @@ from meetings_emulator.http.render import (
     recording_json,
     room_meeting_json,
 )
+from meetings_emulator.http.requests import emulator_of, read_json, recording_url
+from meetings_emulator.http.responses import json_response
+from meetings_emulator.http.routing import method_route
 from meetings_emulator.http.schemas import (
     parse_callback_config,
     parse_participant,
     parse_recording_start,
-)
-from meetings_emulator.http.web import (
-    emulator_of,
-    json_response,
-    method_route,
-    read_json,
-    recording_url,
 )
 from meetings_emulator.version import __version__
 

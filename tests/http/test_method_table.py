@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from meetings_emulator.app import create_app
 from meetings_emulator.domain.settings import Settings
 from meetings_emulator.http.api import PREFIXES, RESOURCES
-from meetings_emulator.http.web import Endpoint, MethodTable
+from meetings_emulator.http.routing import Endpoint, MethodTable
 
 from ..conftest import BASIC, app_emulator
 

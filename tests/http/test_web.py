@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from starlette.responses import JSONResponse
 
 from meetings_emulator.domain.ids import Ids, _b64url
-from meetings_emulator.http.web import JSONBody
+from meetings_emulator.http.responses import JSONBody
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
 json_values = st.recursive(

@@ -20,14 +20,10 @@ from meetings_emulator.callbacks.receiver import Inbox, Received, create_receive
 from meetings_emulator.domain.clock import Clock
 from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.settings import Settings
-from meetings_emulator.testing.resilience import (
-    JOURNAL_BODY_BYTES,
-    JOURNAL_SIZE,
-    ConnectionDropped,
-    Resilience,
-    redact_authorization,
-    tenant_of,
-)
+from meetings_emulator.testing.api_faults import ConnectionDropped
+from meetings_emulator.testing.identity import redact_authorization, tenant_of
+from meetings_emulator.testing.journal import JOURNAL_BODY_BYTES, JOURNAL_SIZE
+from meetings_emulator.testing.middleware import Resilience
 
 from ..conftest import BASIC, START, serving
 

@@ -15,7 +15,7 @@ from meetings_emulator.callbacks.receiver import Inbox, create_receiver
 from meetings_emulator.domain.clock import Clock
 from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.settings import Settings
-from meetings_emulator.play.scenario import (
+from meetings_emulator.play import (
     InvalidScenario,
     ScenarioError,
     ScenarioFailed,

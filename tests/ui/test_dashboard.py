@@ -26,7 +26,7 @@ from meetings_emulator.domain.clock import Clock
 from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.models import RoomSettings
 from meetings_emulator.domain.settings import Settings
-from meetings_emulator.ui import dashboard
+from meetings_emulator.ui import dashboard, event_stream
 
 from ..conftest import BASIC, START, app_emulator, free_port
 
@@ -37,7 +37,7 @@ ROOMS = "/v1/meetings/rooms"
 @pytest.fixture(autouse=True)
 def quick_keepalive(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep-alive comments often, so a reader waiting for a snapshot can keep its deadline."""
-    monkeypatch.setattr(dashboard, "KEEPALIVE_SECONDS", 0.2)
+    monkeypatch.setattr(event_stream, "KEEPALIVE_SECONDS", 0.2)
 
 
 @pytest.fixture
@@ -183,7 +183,7 @@ def test_the_stream_gives_a_snapshot_on_connect_and_another_after_a_join(
         assert response.headers["cache-control"] == "no-store"
         stream = Stream(response.iter_lines())
         first = stream.next()
-        assert stream.retry == dashboard.RETRY_MILLISECONDS
+        assert stream.retry == event_stream.RETRY_MILLISECONDS
         assert first["now"] == "2026-03-02T09:30:00.125Z"
         assert first["frozen"] is True
         shown = room_of(first, room["id"])
