@@ -52,7 +52,7 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-DEFAULT_SPEC = ROOT.parent / "shared/reference/vonage-meetings-openapi.yml"
+DEFAULT_SPEC = ROOT / "tests/fixtures/specs/vonage-meetings-openapi.yml"
 PRISM_VERSION = "5.16.0"
 PRISM_BIN = BENCH / "node_modules/.bin/prism"
 HOST = "127.0.0.1"

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 import socket
 import threading
 import time
@@ -26,16 +25,9 @@ pytest_plugins = ["pytester"]
 
 START = datetime(2026, 3, 2, 9, 30, 0, 125000, tzinfo=UTC)
 BASIC = "Basic " + base64.b64encode(b"aaa012:abc123456789").decode()
-# Responses captured from the live API (the Python SDK's fixtures), kept beside the checkout.
-FIXTURES = Path(
-    os.environ.get("MEETINGS_EMULATOR_FIXTURES")
-    or Path(__file__).resolve().parents[2]
-    / "shared/reference/sdk-fixtures/vonage-python-sdk-v3.18.0/tests/data/meetings"
-)
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.is_dir(),
-    reason=f"live API fixtures not found at {FIXTURES} (set MEETINGS_EMULATOR_FIXTURES)",
-)
+# Responses captured from the live API (the Python SDK's test data), kept in the project:
+# tests/fixtures/live/SOURCES.md says where they come from.
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "live" / "python"
 
 
 @pytest.fixture
@@ -106,8 +98,3 @@ def serving(app: Starlette, *, tls: TlsFiles | None = None, port: int = 0) -> It
 def live_url(app: Starlette) -> Iterator[str]:
     with serving(app) as url:
         yield url
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if os.environ.get("CI") and not FIXTURES.is_dir():
-        raise pytest.UsageError(f"CI must compare with the live API fixtures; none at {FIXTURES}")

@@ -275,6 +275,8 @@ class LogoStore:
                     "AWSAccessKeyId": lower["x-amz-credential"].partition("/")[0],
                     "StringToSign": policy_text,
                     "SignatureProvided": signature,
+                    # As S3 writes it: each byte of the string to sign, in hex, spaced.
+                    "StringToSignBytes": policy_text.encode().hex(" "),
                 },
             )
         policy = self._read_policy(policy_text)

@@ -147,9 +147,12 @@ class Room:
     # would cost more, the more rooms there are, as no cache holds them all; and kept
     # here, it need not take a place in the timestamp cache either).
     created_at_text: str = field(init=False, repr=False)
+    # The second of emulator time `host_token` was issued in (-1: not known, issue anew).
+    host_token_second: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.created_at_text = format_iso_once(self.created_at)
+        self.host_token_second = -1
 
     @property
     def is_available(self) -> bool:
@@ -186,13 +189,16 @@ class Recording:
     uploaded_at: datetime | None = None
     started_by: str | None = None
     upload_due: datetime | None = None  # when a stopped recording will be uploaded
+    paused_at: datetime | None = None  # since when a paused recording is paused
+    paused_seconds: int = 0  # whole seconds spent paused, in pauses that ended
 
     @property
     def duration(self) -> int | None:
-        """Whole seconds, as the live callbacks gave it; None until the recording ends."""
+        """Whole seconds recorded, as the live callbacks gave it: from start to end, less
+        the time spent paused. None until the recording ends."""
         if self.ended_at is None:
             return None
-        return int((self.ended_at - self.started_at).total_seconds())
+        return int((self.ended_at - self.started_at).total_seconds()) - self.paused_seconds
 
 
 @dataclass(slots=True, eq=False)

@@ -46,19 +46,26 @@ class SerialIndex:
     def page(self, start_id: int | None, end_id: int | None, page_size: int) -> Page:
         """Rooms with `start_id <= serial < end_id`, at most `page_size` of them, ascending.
 
-        `next_start_id` is the serial that starts the following page (None on the last one).
-        The page before is `prev_start_id <= serial < prev_end_id` (None on the first page).
+        `next_start_id` is the serial that starts the following page: on the last page, one
+        past its last room, as the live service pointed (so a caller's loop ends on the empty
+        page after it); None only on an empty page. The page before is `prev_start_id <=
+        serial < prev_end_id`; on the first page it is `serial < prev_end_id`, with no start
+        (empty, as the live service linked it), and an empty first page has none.
         """
         serials = self._serials
         low = 0 if start_id is None else bisect_left(serials, start_id)
         high = len(serials) if end_id is None else bisect_left(serials, end_id)
         stop = min(high, low + page_size)
         items = self._rooms[low:stop] if stop > low else []
-        next_start = serials[stop] if stop < high else None
-        if low > 0 and low < len(serials):
-            prev_start, prev_end = serials[max(0, low - page_size)], serials[low]
-        elif low > 0:
-            prev_start, prev_end = serials[max(0, low - page_size)], None
+        if stop < high:
+            next_start: int | None = serials[stop]
+        else:
+            next_start = serials[stop - 1] + 1 if stop > low else None
+        if low > 0:
+            prev_start: int | None = serials[max(0, low - page_size)]
+            prev_end = serials[low] if low < len(serials) else None
+        elif items:  # the first page still points before its first room, as live did
+            prev_start, prev_end = None, serials[low]
         else:
             prev_start = prev_end = None
         return Page(items, len(serials), next_start, prev_start, prev_end)

@@ -53,6 +53,8 @@ DEFAULT_MAX_ROOMS = 1000
 
 
 EventSink = Callable[[Event], None]
+# What a room keeps that a snapshot does not: both are made again from what it does keep.
+NOT_SAVED = ("created_at_text", "host_token_second")
 
 
 class Rooms:
@@ -150,6 +152,7 @@ class Rooms:
             host_token=self._ids.participant_token(host_id, now),
             tenant=tenant,
         )
+        room.host_token_second = int(now.timestamp())
         self._next_serial += 1
         self._by_id[room.id] = room
         self._index.add(room)
@@ -223,7 +226,7 @@ class Rooms:
         """Every room, the next serial, and when each available room is due to expire."""
         return {
             "next_serial": self._next_serial,
-            "rooms": [plain(room, exclude=("created_at_text",)) for room in self._index.rooms()],
+            "rooms": [plain(room, exclude=NOT_SAVED) for room in self._index.rooms()],
             "expiry": {
                 room_id: timer.due.isoformat()
                 for room_id, timer in self._expiry.items()
@@ -248,6 +251,17 @@ class Rooms:
         for room_id, due in state["expiry"].items():
             room = self._by_id[room_id]
             self._schedule(room, datetime.fromisoformat(due))
+
+    def host_token(self, room: Room) -> str:
+        """The host link's participant token as a read shows it. The live service issued one
+        at every read: the same participant, `iat` the time of the read. Within one second
+        of emulator time, the token issued in it is shown again."""
+        now = self._clock.now()
+        second = int(now.timestamp())
+        if room.host_token_second != second:
+            room.host_token = self._ids.participant_token(room.host_participant_id, now)
+            room.host_token_second = second
+        return room.host_token
 
     def hold_expiry(self, room: Room) -> None:
         """No expiry while the room is in use (an instant room's meeting is on)."""

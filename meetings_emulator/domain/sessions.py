@@ -15,6 +15,12 @@ plays the people. The rules:
   upload delay. `auto_record` starts one as the session starts, and it cannot be stopped
   by hand; `record_only_owner` lets only a host start one. A session's end stops its
   recordings. Recording times are whole seconds, as the live service gave them.
+- Pausing: a `started` recording can be `paused` and resumed (`started` again), by the
+  control plane (the live API only reported the status). A paused recording is still the
+  session's one recording; stopping it, or the session's end, ends it. Its `duration` is
+  the time recorded: from start to end, less the whole seconds spent paused. An
+  `auto_record` recording can be paused and resumed too: a pause does not end it. A pause
+  sends no callback (the API had no event for one).
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ from meetings_emulator.domain.rooms import Rooms
 from meetings_emulator.domain.timers import Timers
 
 EMPTY_ROOM_LIFETIME = timedelta(minutes=10)
+# A recording that is the session's one recording until it ends.
+RUNNING = frozenset({RecordingStatus.STARTED, RecordingStatus.PAUSED})
 DEFAULT_UPLOAD_DELAY = timedelta(seconds=5)
 PARTICIPANT_NAME_MAX = 200
 
@@ -202,9 +210,25 @@ class Sessions:
             )
         return self._start_recording(room, session, self._clock.now(), starter)
 
-    def stop_recording(self, recording_id: str) -> Recording:
+    def pause_recording(self, recording_id: str) -> Recording:
         recording = self.recording(recording_id)
         if recording.status is not RecordingStatus.STARTED:
+            raise ConflictError(f"Recording {recording_id} is {recording.status}, not started")
+        recording.status = RecordingStatus.PAUSED
+        recording.paused_at = _whole_second(self._clock.now())
+        return recording
+
+    def resume_recording(self, recording_id: str) -> Recording:
+        recording = self.recording(recording_id)
+        if recording.status is not RecordingStatus.PAUSED:
+            raise ConflictError(f"Recording {recording_id} is {recording.status}, not paused")
+        self._end_pause(recording, self._clock.now())
+        recording.status = RecordingStatus.STARTED
+        return recording
+
+    def stop_recording(self, recording_id: str) -> Recording:
+        recording = self.recording(recording_id)
+        if recording.status not in RUNNING:
             raise ConflictError(f"Recording {recording_id} is {recording.status}, not started")
         room = self._rooms.get(recording.room_id)
         if room.settings.recording_options.auto_record:
@@ -228,12 +252,20 @@ class Sessions:
             raise NotFoundError(f"Recording {recording_id} was not found")
         return recording
 
-    def session_recordings(self, session_id: str, tenant: str | None = None) -> list[Recording]:
+    def recordings_of(self, session_id: str) -> list[Recording]:
+        """A session's recordings that are not deleted, oldest first (none for no session)."""
         self._rooms.now()
         session = self._sessions.get(session_id)
-        if session is None or (tenant is not None and self._tenant_of(session.room_id) != tenant):
+        kept = self._recordings
+        return [] if session is None else [r for r in session.recordings if r.id in kept]
+
+    def session_recordings(self, session_id: str, tenant: str | None = None) -> list[Recording]:
+        """A session's recordings; none is a 404, as the live service looked recordings up by
+        session id and answered "Failed to find session recordings by id" when it found none."""
+        found = self.recordings_of(session_id)
+        if not found or (tenant is not None and self._tenant_of(found[0].room_id) != tenant):
             raise NotFoundError(f"Failed to find session recordings by id: {session_id}")
-        return [r for r in session.recordings if r.id in self._recordings]
+        return found
 
     def delete_recording(self, recording_id: str, tenant: str | None = None) -> None:
         self._rooms.now()
@@ -243,10 +275,9 @@ class Sessions:
         ):
             raise NotFoundError("Could not find recording")
         if recording.status is not RecordingStatus.UPLOADED:
-            raise InternalServerError(
-                f"Recording {recording_id} cannot be deleted while it is {recording.status}:"
-                " only uploaded recordings can be deleted"
-            )
+            # Only uploaded recordings can be deleted; the live service answered the others
+            # with its bare 500 body.
+            raise InternalServerError("Internal Server Error")
         del self._recordings[recording_id]
 
     # -- rules --------------------------------------------------------------------------
@@ -295,7 +326,7 @@ class Sessions:
 
     def _end_session(self, room: Room, session: Session, now: datetime) -> None:
         for recording in session.recordings:
-            if recording.status is RecordingStatus.STARTED:
+            if recording.status in RUNNING:
                 self._stop_recording(room, recording, now)
         session.ended_at = now
         del self._live[room.id]
@@ -311,7 +342,7 @@ class Sessions:
     def _start_recording(
         self, room: Room, session: Session, now: datetime, starter: Participant | None
     ) -> Recording:
-        if any(r.status is RecordingStatus.STARTED for r in session.recordings):
+        if any(r.status in RUNNING for r in session.recordings):
             raise ConflictError(f"Session {session.id} is already being recorded")
         recording = Recording(
             id=self._ids.uuid(),
@@ -325,7 +356,14 @@ class Sessions:
         self._emit(RecordingStarted(room, now, recording))
         return recording
 
+    def _end_pause(self, recording: Recording, now: datetime) -> None:
+        if recording.paused_at is not None:
+            paused = _whole_second(now) - recording.paused_at
+            recording.paused_seconds += max(0, int(paused.total_seconds()))
+            recording.paused_at = None
+
     def _stop_recording(self, room: Room, recording: Recording, now: datetime) -> None:
+        self._end_pause(recording, now)
         recording.status = RecordingStatus.STOPPED
         recording.ended_at = max(_whole_second(now), recording.started_at)
         self._emit(RecordingEnded(room, now, recording))
@@ -410,5 +448,6 @@ def _recording(data: dict[str, Any]) -> Recording:
             "ended_at": when(data["ended_at"]),
             "uploaded_at": when(data["uploaded_at"]),
             "upload_due": when(data["upload_due"]),
+            "paused_at": when(data.get("paused_at")),
         }
     )

@@ -56,11 +56,13 @@ def authenticated(handler: Handler) -> Handler:
 
 
 def _room_renderer(request: Request) -> Callable[[Room], dict[str, Any]]:
-    """Renders rooms with their links through their theme's short company URL, if any."""
+    """Renders rooms with their links through their theme's short company URL, if any, and
+    the host token issued at this read."""
     emulator = emulator_of(request)
     base = emulator.settings.links_base
     short_url = emulator.themes.short_url
-    return lambda room: room_json(room, base, short_url(room.settings.theme_id))
+    host_token = emulator.rooms.host_token
+    return lambda room: room_json(room, base, short_url(room.settings.theme_id), host_token(room))
 
 
 def _tenant(request: Request) -> str:
@@ -166,7 +168,9 @@ def _theme(request: Request, theme: Theme) -> dict[str, Any]:
 @authenticated
 async def list_themes(request: Request) -> Response:
     themes = [_theme(request, theme) for theme in emulator_of(request).themes.all(_tenant(request))]
-    return json_response(themes or {})  # the live service answered `{}`, not `[]`, for none
+    # `[]` for none: the later live service's answer, which the Java and .NET SDKs read (an
+    # early capture shows `{}`; see docs/fidelity.md).
+    return json_response(themes)
 
 
 @authenticated

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from meetings_emulator.domain.errors import (
     AuthenticationError,
@@ -73,7 +73,7 @@ async def on_http_error(request: Request, error: Exception) -> Response:
         )
     if error.status_code == 404:
         return await on_meetings_error(request, NotFoundError(f"Not Found: {target}"))
-    return JSONResponse(
+    return json_response(
         {"message": str(error.detail), "name": "Error", "status": error.status_code},
         error.status_code,
         headers=error.headers,
@@ -81,7 +81,7 @@ async def on_http_error(request: Request, error: Exception) -> Response:
 
 
 async def on_unexpected_error(_request: Request, _error: Exception) -> Response:
-    return JSONResponse(
+    return json_response(
         {
             "message": "The emulator failed to handle this request",
             "name": "InternalServerError",

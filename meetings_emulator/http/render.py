@@ -13,13 +13,19 @@ from meetings_emulator.domain.outbox import CallbackConfig, Delivery
 from meetings_emulator.domain.themes import Application, Theme
 
 
-def room_json(room: Room, links_base: str, short_url: str | None = None) -> dict[str, Any]:
-    """A room; with a theme's `short_company_url`, the links go through it."""
+def room_json(
+    room: Room, links_base: str, short_url: str | None = None, host_token: str | None = None
+) -> dict[str, Any]:
+    """A room; with a theme's `short_company_url`, the links go through it. `host_token` is
+    the host link's participant token as of this read (`Rooms.host_token`); without it, the
+    one issued last."""
     settings = room.settings
     features = settings.available_features
     code = room.meeting_code
     if short_url:
         links_base = f"{links_base}/{short_url}"
+    if host_token is None:
+        host_token = room.host_token
     body: dict[str, Any] = {
         "id": room.id,
         "display_name": settings.display_name,
@@ -33,7 +39,7 @@ def room_json(room: Room, links_base: str, short_url: str | None = None) -> dict
         "meeting_code": code,
         "_links": {
             "host_url": {
-                "href": f"{links_base}/?room_token={code}&participant_token={room.host_token}"
+                "href": f"{links_base}/?room_token={code}&participant_token={host_token}"
             },
             "guest_url": {"href": f"{links_base}/{code}"},
         },
@@ -66,7 +72,9 @@ def page_json(
     start_id: int | None,
     end_id: int | None,
 ) -> dict[str, Any]:
-    """A listing page: `page_size` counts this page's rooms, `total_items` the whole listing."""
+    """A listing page as the live service wrote one: `page_size` as asked, `total_items` the
+    whole listing, `self` starting at the page's first room, `prev` and `next` on every page
+    that has rooms."""
 
     def href(start: int | None, end: int | None) -> dict[str, str]:
         query: dict[str, int] = {"page_size": page_size}
@@ -76,13 +84,14 @@ def page_json(
             query["end_id"] = end
         return {"href": f"{collection_url}?{urlencode(query)}"}
 
-    links = {"first": href(None, end_id), "self": href(start_id, end_id)}
-    if page.prev_start_id is not None:
+    first_serial = page.items[0].serial if page.items else start_id
+    links = {"first": href(None, end_id), "self": href(first_serial, end_id)}
+    if page.prev_start_id is not None or page.prev_end_id is not None:
         links["prev"] = href(page.prev_start_id, page.prev_end_id)
     if page.next_start_id is not None:
         links["next"] = href(page.next_start_id, end_id)
     return {
-        "page_size": len(page.items),
+        "page_size": page_size,
         "total_items": page.total_items,
         "_embedded": [room(item) for item in page.items],
         "_links": links,

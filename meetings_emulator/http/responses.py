@@ -1,4 +1,5 @@
-"""JSON answers: compact UTF-8 bodies, as Starlette writes them, encoded by orjson."""
+"""JSON answers: compact UTF-8 bodies encoded by orjson, typed as the live service (Express)
+typed them: `application/json; charset=utf-8`."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ from typing import Any
 import orjson
 from starlette.responses import JSONResponse
 
+CONTENT_TYPE = "application/json; charset=utf-8"
+
+_CONTENT_TYPE_BYTES = CONTENT_TYPE.encode()
+
 
 class JSONBody(JSONResponse):
     """A JSON response as Starlette's (compact, UTF-8, same headers), encoded by orjson.
 
     A body orjson refuses (an integer past 64 bits, a key that is not a string) falls back
     to the standard library, so every body Starlette could write is still written."""
+
+    media_type = CONTENT_TYPE
 
     def __init__(
         self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
@@ -27,7 +34,7 @@ class JSONBody(JSONResponse):
         self.body = body = self.render(content)
         self.raw_headers = [
             (b"content-length", b"%d" % len(body)),
-            (b"content-type", b"application/json"),
+            (b"content-type", _CONTENT_TYPE_BYTES),
         ]
 
     def render(self, content: Any) -> bytes:

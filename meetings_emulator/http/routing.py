@@ -8,12 +8,10 @@ from collections.abc import Awaitable, Callable
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, compile_path
+from starlette.routing import Match, Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from meetings_emulator.domain.errors import (
-    MeetingsError,
-)
+from meetings_emulator.domain.errors import MeetingsError, MethodNotAllowedError
 from meetings_emulator.http.errors import on_http_error, on_meetings_error, on_unexpected_error
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -33,14 +31,39 @@ class _ByMethod:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
-        handler = self.handlers["GET" if method == "HEAD" else method]
+        handler = self.handlers.get("GET" if method == "HEAD" else method)
+        if handler is None:  # a fixed path's other methods come here, to answer 405
+            raise MethodNotAllowedError(
+                f"Method {method} is not allowed on {scope['path']}",
+                allowed_methods(self.handlers),
+            )
         response = await handler(Request(scope, receive, send))
         await response(scope, receive, send)
 
 
+def allowed_methods(handlers: dict[str, Endpoint]) -> list[str]:
+    """What an `Allow` header lists for a path: its methods, and HEAD wherever GET is."""
+    methods = set(handlers) | ({"HEAD"} if "GET" in handlers else set())
+    return sorted(methods)
+
+
 def method_route(path: str, handlers: dict[str, Endpoint]) -> Route:
-    """One route for a path, dispatching on the method, so a 405 can list every allowed one."""
-    return Route(path, _ByMethod(handlers), methods=list(handlers))
+    """One route for a path, dispatching on the method, so a 405 can list every allowed one.
+
+    A fixed path (`/themes/logos-upload-urls`) is never a value of a template's parameter
+    (`/themes/{theme_id}`): its route answers 405 for the methods it does not serve, where
+    the router would otherwise try the template's route next."""
+    kind = Route if "{" in path else _FixedRoute
+    return kind(path, _ByMethod(handlers), methods=list(handlers))
+
+
+class _FixedRoute(Route):
+    """A route for a fixed path: its path with another method is still its own (a 405 from
+    `_ByMethod`), not a reason for the router to try the routes after it."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        return (Match.FULL if match is Match.PARTIAL else match), child
 
 
 class MethodTable:
@@ -72,12 +95,17 @@ class MethodTable:
                 break
         else:
             return None
+        asked = method
         if method == "HEAD":
             method = "GET"
         for template, pattern, handlers in self._paths:
             if pattern is None:
                 if rest != template:
                     continue
+                if method not in handlers:  # a fixed path is never a value of a template's
+                    raise MethodNotAllowedError(
+                        f"Method {asked} is not allowed on {path}", allowed_methods(handlers)
+                    )
                 params: dict[str, str] = {}
             else:
                 match = pattern.match(rest)
@@ -93,7 +121,13 @@ class MethodTable:
         self, scope: Scope, receive: Receive, send: Send, note_status: Callable[[int], None]
     ) -> None:
         """Answer the call, telling `note_status` the status just before it is sent."""
-        found = None if scope.get("root_path") else self.find(scope["path"], scope["method"])
+        try:
+            found = None if scope.get("root_path") else self.find(scope["path"], scope["method"])
+        except MethodNotAllowedError as refused:
+            response = await on_meetings_error(Request(scope, receive, send), refused)
+            note_status(response.status_code)
+            await response(scope, receive, send)
+            return
         if found is None:
             await self._fallback(scope, receive, status_noted(send, note_status))
             return

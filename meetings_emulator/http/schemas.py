@@ -12,12 +12,11 @@ import functools
 import re
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from meetings_emulator.domain.errors import InputValidationError
-from meetings_emulator.domain.isotime import parse_iso
 from meetings_emulator.domain.models import (
     CALLBACK_URL_KINDS,
     UI_LANGUAGES,
@@ -86,6 +85,41 @@ def valid_url(url: str) -> bool:
     return bool(parsed.hostname)
 
 
+# A string Joi's `date()` read as a timestamp: digits, perhaps signed, perhaps a fraction.
+EPOCH_MILLISECONDS = re.compile(r"^\s*[+-]?\d+(\.\d+)?\s*$")
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_date(value: Any) -> datetime | None:
+    """A date as the live service's validator (Joi's `date()`) took one, or None.
+
+    It took what a JavaScript `Date` reads: ISO-8601 with `T` or a space between date and
+    time (the .NET SDK sends `yyyy-MM-dd HH:mm:ss`), with or without an offset (none: UTC
+    here), a date alone (midnight UTC), and epoch milliseconds, as a number or a string of
+    digits (a fraction is cut, as `Date` cuts it). The result is cut to milliseconds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and not EPOCH_MILLISECONDS.match(value):
+        text = value.strip()
+        if len(text) < 10 or not text[:4].isdigit() or "W" in text.upper():
+            return None  # not a calendar date first (ISO week dates are Python's, not Date's)
+        try:
+            parsed = datetime.fromisoformat(text)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            parsed = parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            return None
+        return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
+    if not isinstance(value, int | float | str):
+        return None
+    try:
+        milliseconds = int(float(value)) if isinstance(value, str) else int(value)
+        return UNIX_EPOCH + timedelta(milliseconds=milliseconds)
+    except (ValueError, OverflowError):
+        return None
+
+
 class Checker:
     """Collects problems while reading one JSON object."""
 
@@ -141,7 +175,7 @@ class Checker:
         return member
 
     def date(self, value: Any, label: str) -> datetime | None:
-        parsed = parse_iso(value) if isinstance(value, str) else None
+        parsed = parse_date(value)
         if parsed is None:
             self.fail(f'"{label}" must be a valid date')
         return parsed
@@ -504,15 +538,18 @@ def _update_details(check: Checker, body: Any, allowed: tuple[str, ...]) -> Mapp
 
 
 def parse_application_update(body: Any) -> str:
-    """`{"update_details": {"default_theme_id": uuid}}` (the bare form of the early spec too)."""
+    """`{"update_details": {"default_theme_id": id}}` (the bare form of the early spec too).
+
+    Any id string is taken: the live service looked it up, and answered one that is not a
+    theme, a UUID or not, with 400 `BadRequestError` ("... theme id X not found")."""
     check = Checker()
     if isinstance(body, dict) and "default_theme_id" in body and "update_details" not in body:
         body = {"update_details": body}
     details = _update_details(check, body, ("default_theme_id",))
     if "default_theme_id" not in details:
         check.fail('"update_details.default_theme_id" is required')
-    theme_id = check.guid(
-        details.get("default_theme_id"), "update_details.default_theme_id", nullable=False
+    theme_id = check.string(
+        details.get("default_theme_id"), "update_details.default_theme_id", max_length=200
     )
     check.raise_if_any()
     assert theme_id is not None

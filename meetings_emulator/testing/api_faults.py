@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from meetings_emulator.domain.errors import (
     AuthenticationError,
@@ -26,6 +26,7 @@ from meetings_emulator.domain.errors import (
     NotFoundError,
 )
 from meetings_emulator.http.errors import error_body
+from meetings_emulator.http.responses import json_response
 from meetings_emulator.testing.rules import Check, Rule, is_int
 
 FAULT_HEADER = "X-Meetings-Emulator-Fault"
@@ -171,7 +172,7 @@ def fault_response(rule: ApiFault) -> Response:
     headers = {FAULT_HEADER: rule.id}
     if "retry_after" in rule.effect:
         headers["Retry-After"] = str(rule.effect["retry_after"])
-    return JSONResponse(body, status, headers=headers)
+    return json_response(body, status, headers=headers)
 
 
 __all__ = ["ApiFault", "ConnectionDropped", "fault_response", "parse_api_fault"]

@@ -75,10 +75,7 @@ CHECKS = [
 ]
 # The operations whose documented answers include a deliberate 500 (see the module docstring).
 DELIBERATE_500_OPERATIONS = frozenset({"deleteRecording", "betaDeleteRecording"})
-DELIBERATE_500_MESSAGE = re.compile(
-    r"^Recording \S+ cannot be deleted while it is (started|stopped|paused):"
-    r" only uploaded recordings can be deleted$"
-)
+DELIBERATE_500_MESSAGE = re.compile(r"^Internal Server Error$")
 # Deterministic runs, small enough for the whole file (some 60 operations) to take about a
 # minute. A function-scoped `fresh_app` fixture is shared by every example of one operation on
 # purpose: state built by earlier examples (rooms, a moved clock) is part of what gets tested.
@@ -759,7 +756,7 @@ def png(width: int, height: int, *, transparent: bool = True) -> bytes:
 
 def test_theme_answers_conform_to_document(fresh_app: Starlette) -> None:
     call = Caller(fresh_app)
-    assert call("GET", THEMES, status=200) == {}  # no themes: `{}`, as the live service said
+    assert call("GET", THEMES, status=200) == []  # no themes: `[]`, as the later live service said
     plain = call("POST", THEMES, status=201, body=THEME)
     assert re.fullmatch(r"[0-9a-f-]{36}", plain["theme_name"])
     assert plain["short_company_url"] is None
@@ -875,7 +872,7 @@ def test_theme_answers_conform_to_document(fresh_app: Starlette) -> None:
     call("DELETE", THEME_PATH, status=204, path_parameters=plain_id, query={"force": "True"})
     call("GET", THEME_PATH, status=404, path_parameters=plain_id)
     call("DELETE", "/beta/meetings/themes/{theme_id}", status=204, path_parameters=named_id)
-    assert call("GET", "/beta/meetings/themes", status=200) == {}
+    assert call("GET", "/beta/meetings/themes", status=200) == []
 
     # Dial-in numbers need no credentials.
     numbers = call("GET", "/v1/meetings/dial-in-numbers", status=200, headers={})

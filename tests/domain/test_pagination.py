@@ -53,12 +53,28 @@ def test_prev_leads_back_to_the_page_before(serials: list[int], size: int, data)
     index = index_of(serials)
     position = data.draw(st.integers(0, len(serials) - 1))
     page = index.page(serials[position], None, size)
-    if position == 0:
-        assert page.prev_start_id is None
+    if position == 0:  # the first page points before its first room, to an empty page
+        assert (page.prev_start_id, page.prev_end_id) == (None, serials[0])
+        assert index.page(None, serials[0], size).items == []
         return
     before = index.page(page.prev_start_id, page.prev_end_id, size)
     assert [room.serial for room in before.items] == serials[max(0, position - size) : position]
-    assert before.next_start_id is None  # the page before ends where this one starts
+    # The page before ends where this one starts: its `next` points just past its last room.
+    assert before.next_start_id == serials[position - 1] + 1 <= serials[position]
+
+
+@settings(max_examples=200, deadline=None)
+@given(serials=serial_sets.filter(bool), size=st.integers(1, 30))
+def test_the_last_page_points_past_its_last_room_to_an_empty_page(
+    serials: list[int], size: int
+) -> None:
+    index = index_of(serials)
+    last = index.page(serials[-((len(serials) - 1) % size + 1)], None, size)
+    assert last.items
+    assert last.items[-1].serial == serials[-1]
+    assert last.next_start_id == serials[-1] + 1
+    after = index.page(last.next_start_id, None, size)
+    assert (after.items, after.next_start_id) == ([], None)
 
 
 def test_empty_listing_has_no_cursors() -> None:

@@ -281,7 +281,7 @@ def test_only_uploaded_recordings_can_be_deleted(emulator: Emulator) -> None:
     room = instant_room(emulator)
     guest = emulator.sessions.join(room.id, "Guest")
     recording = emulator.sessions.start_recording(guest.session_id)
-    with pytest.raises(InternalServerError, match="only uploaded recordings can be deleted"):
+    with pytest.raises(InternalServerError, match=r"^Internal Server Error$"):
         emulator.sessions.delete_recording(recording.id)
     emulator.sessions.stop_recording(recording.id)
     emulator.advance(timedelta(seconds=5))
@@ -290,7 +290,9 @@ def test_only_uploaded_recordings_can_be_deleted(emulator: Emulator) -> None:
         emulator.sessions.recording(recording.id)
     with pytest.raises(NotFoundError, match=r"^Could not find recording$"):
         emulator.sessions.delete_recording(recording.id)
-    assert emulator.sessions.session_recordings(guest.session_id) == []
+    # A session whose every recording is gone is a 404, as one that never had any.
+    with pytest.raises(NotFoundError, match=f"by id: {guest.session_id}$"):
+        emulator.sessions.session_recordings(guest.session_id)
     with pytest.raises(NotFoundError, match="Failed to find session recordings by id: x"):
         emulator.sessions.session_recordings("x")
 
@@ -326,3 +328,48 @@ def test_deleting_a_room_during_a_meeting_keeps_the_meeting_but_refuses_new_join
     emulator.sessions.leave(room.id, guest.id)
     emulator.advance(timedelta(hours=1))
     assert [e.name for e in emulator.events].count("room:expired") == 1
+
+
+# -- pausing a recording (the control plane's; the live API only reported `paused`) -------
+
+
+def test_a_pause_holds_a_recording_and_its_time_is_left_out_of_the_duration(
+    emulator: Emulator,
+) -> None:
+    room = instant_room(emulator)
+    guest = emulator.sessions.join(room.id, "Guest")
+    recording = emulator.sessions.start_recording(guest.session_id)
+    emulator.advance(timedelta(seconds=30))
+    assert emulator.sessions.pause_recording(recording.id).status is RecordingStatus.PAUSED
+    with pytest.raises(ConflictError, match=f"^Recording {recording.id} is paused, not started$"):
+        emulator.sessions.pause_recording(recording.id)
+    with pytest.raises(ConflictError, match="is already being recorded"):
+        emulator.sessions.start_recording(guest.session_id)  # still the session's recording
+    emulator.advance(timedelta(seconds=20))
+    assert emulator.sessions.resume_recording(recording.id).status is RecordingStatus.STARTED
+    with pytest.raises(ConflictError, match=f"^Recording {recording.id} is started, not paused$"):
+        emulator.sessions.resume_recording(recording.id)
+    emulator.advance(timedelta(seconds=10))
+    emulator.sessions.pause_recording(recording.id)
+    emulator.advance(timedelta(seconds=5))
+    stopped = emulator.sessions.stop_recording(recording.id)  # stopped while paused
+    assert stopped.status is RecordingStatus.STOPPED
+    assert (stopped.ended_at - stopped.started_at).total_seconds() == 65
+    assert stopped.duration == 40  # 65 s from start to end, less 20 s and 5 s paused
+    ended = [e for e in emulator.events if isinstance(e, RecordingEnded)]
+    assert [(e.recording.id, e.recording.duration) for e in ended] == [(recording.id, 40)]
+    assert not any(e.name == "recording:paused" for e in emulator.events)
+
+
+def test_a_session_that_ends_stops_a_paused_recording(emulator: Emulator) -> None:
+    room = instant_room(emulator, recording_options=RecordingOptions(auto_record=True))
+    guest = emulator.sessions.join(room.id, "Guest")
+    [recording] = emulator.sessions.session_recordings(guest.session_id)
+    emulator.advance(timedelta(seconds=12))
+    # An auto_record recording cannot be stopped by hand, but it can be paused.
+    assert emulator.sessions.pause_recording(recording.id).status is RecordingStatus.PAUSED
+    emulator.advance(timedelta(seconds=8))
+    emulator.sessions.leave(room.id, guest.id)
+    assert (recording.status, recording.duration) == (RecordingStatus.STOPPED, 12)
+    with pytest.raises(ConflictError, match="is stopped, not started"):
+        emulator.sessions.pause_recording(recording.id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -33,6 +34,7 @@ from meetings_emulator.domain.models import (
     RoomType,
     WaitingFor,
 )
+from meetings_emulator.domain.sessions import RUNNING
 from meetings_emulator.domain.settings import Settings
 
 from ..conftest import START
@@ -63,6 +65,10 @@ class Meetings(RuleBasedStateMachine):
             Settings(max_rooms=10_000), clock=Clock.frozen_at(START), ids=Ids(0)
         )
         self.models: dict[str, RoomModel] = {}
+        # Pauses as this model sees them: since when a recording is paused, and the whole
+        # seconds of the pauses that ended.
+        self.paused_since: dict[str, datetime] = {}
+        self.paused_total: dict[str, int] = {}
 
     @property
     def now(self) -> datetime:
@@ -150,13 +156,37 @@ class Meetings(RuleBasedStateMachine):
         try:
             self.emulator.sessions.start_recording(session.id)
         except ConflictError:
-            assert any(r.status is RecordingStatus.STARTED for r in session.recordings)
+            running = (RecordingStatus.STARTED, RecordingStatus.PAUSED)
+            assert any(r.status in running for r in session.recordings)
+
+    @rule(room_id=rooms)
+    def pause_or_resume(self, room_id: str) -> None:
+        session = self.emulator.sessions.live_session(room_id)
+        for recording in session.recordings if session else []:
+            now = self.now.replace(microsecond=0)
+            if recording.status is RecordingStatus.STARTED:
+                self.emulator.sessions.pause_recording(recording.id)
+                self.paused_since[recording.id] = now
+            elif recording.status is RecordingStatus.PAUSED:
+                self.emulator.sessions.resume_recording(recording.id)
+                self._pause_ended(recording.id, now)
+            else:
+                with pytest.raises(ConflictError):
+                    self.emulator.sessions.pause_recording(recording.id)
+                with pytest.raises(ConflictError):
+                    self.emulator.sessions.resume_recording(recording.id)
+
+    def _pause_ended(self, recording_id: str, at: datetime) -> None:
+        since = self.paused_since.pop(recording_id, None)
+        if since is not None:
+            spent = int((at - since).total_seconds())
+            self.paused_total[recording_id] = self.paused_total.get(recording_id, 0) + spent
 
     @rule(room_id=rooms)
     def stop_recordings(self, room_id: str) -> None:
         session = self.emulator.sessions.live_session(room_id)
         for recording in session.recordings if session else []:
-            if recording.status is RecordingStatus.STARTED:
+            if recording.status in (RecordingStatus.STARTED, RecordingStatus.PAUSED):
                 try:
                     self.emulator.sessions.stop_recording(recording.id)
                 except ConflictError:
@@ -231,13 +261,19 @@ class Meetings(RuleBasedStateMachine):
         for session in self.emulator.sessions._sessions.values():
             for recording in session.recordings:
                 if recording.ended_at is not None:
+                    # A pause still on when the recording ended lasted until its end.
+                    self._pause_ended(recording.id, recording.ended_at)
+                    paused = self.paused_total.get(recording.id, 0)
                     assert (
                         recording.duration
-                        == (recording.ended_at - recording.started_at).total_seconds()
+                        == (recording.ended_at - recording.started_at).total_seconds() - paused
                     )
                     assert recording.started_at <= recording.ended_at
+                    assert recording.duration >= 0
                 if not session.is_live:
-                    assert recording.status is not RecordingStatus.STARTED
+                    assert recording.status not in (RecordingStatus.STARTED, RecordingStatus.PAUSED)
+            running = [r for r in session.recordings if r.status in RUNNING]
+            assert len(running) <= 1
 
     @invariant()
     def nothing_happens_while_the_clock_stands_still(self) -> None:

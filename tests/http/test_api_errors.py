@@ -52,7 +52,14 @@ CREATE_CASES: list[tuple[Any, dict[str, Any]]] = [
         invalid('"expires_at" must be a valid date'),
     ),
     (
-        {"display_name": "x", "type": "long_term", "expires_at": 1767225600000},
+        {"display_name": "x", "type": "long_term", "expires_at": 1767225600000},  # 2026-01-01
+        invalid(
+            '"expires_at" must be greater than "2026-03-02T09:40:00.125Z"'
+            " (more than 10 minutes from now)"
+        ),
+    ),
+    (
+        {"display_name": "x", "type": "long_term", "expires_at": {"at": "2026-05-01"}},
         invalid('"expires_at" must be a valid date'),
     ),
     (
@@ -123,7 +130,7 @@ CREATE_CASES: list[tuple[Any, dict[str, Any]]] = [
 def test_create_room_rejects(client: TestClient, body: Any, expected: dict[str, Any]) -> None:
     response = client.post(f"{V1}/rooms", json=body)
     assert (response.status_code, response.json()) == (400, expected)
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
     assert client.get(f"{V1}/rooms").json()["total_items"] == 0
 
 

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from meetings_emulator.domain.clock import Clock
 from meetings_emulator.domain.isotime import format_iso
 
-from ..conftest import FIXTURES, START, app_emulator, needs_fixtures
+from ..conftest import FIXTURES, START, app_emulator
 from ..shapes import fixture, shape
 
 V1 = "/v1/meetings"
@@ -40,11 +40,10 @@ def long_term_body(expires_in: timedelta, **extra: Any) -> dict[str, Any]:
 # -- shapes and values -------------------------------------------------------------------
 
 
-@needs_fixtures
 def test_created_instant_room_has_the_live_shape_and_defaults(client: TestClient) -> None:
     response = client.post(f"{V1}/rooms", json={"display_name": "my_test_room"})
     assert response.status_code == 201
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
     room = response.json()
     live = fixture(FIXTURES, "meeting_room.json")
     assert shape(room) == shape(live)
@@ -67,7 +66,6 @@ def test_created_instant_room_has_the_live_shape_and_defaults(client: TestClient
     assert "callback_urls" not in room
 
 
-@needs_fixtures
 def test_long_term_room_matches_its_fixture_and_echoes_expiry(client: TestClient) -> None:
     room = create(client, long_term_body(timedelta(days=5)))
     live = fixture(FIXTURES, "long_term_room.json")
@@ -157,20 +155,23 @@ def test_get_returns_the_created_room_under_either_prefix(client: TestClient) ->
 def test_listing_pages_follow_absolute_next_links_until_the_last(client: TestClient) -> None:
     made = [create(client, {"display_name": f"room {n}"})["id"] for n in range(7)]
     url: str | None = f"http://testserver{V1}/rooms?page_size=3"
-    seen, sizes = [], []
+    seen, counts, sizes = [], [], []
     while url:
         page = client.get(url).json()
         assert page["total_items"] == 7
         sizes.append(page["page_size"])
+        counts.append(len(page["_embedded"]))
         seen += [room["id"] for room in page["_embedded"]]
         links = page["_links"]
         assert links["first"] == {"href": f"http://testserver{V1}/rooms?page_size=3"}
         url = links.get("next", {}).get("href")
     assert seen == made
-    assert sizes == [3, 3, 1]
+    # As the live service: `page_size` echoes the request, and the last page with rooms
+    # still points past its last room, to an empty page with no `next`.
+    assert sizes == [3, 3, 3, 3]
+    assert counts == [3, 3, 1, 0]
 
 
-@needs_fixtures
 def test_listing_page_shape_matches_the_fixture(client: TestClient) -> None:
     for n in range(3):
         create(client, {"display_name": f"room {n}"})
@@ -197,13 +198,16 @@ def test_listing_honours_end_id_and_default_page_size(client: TestClient) -> Non
     assert page["_links"]["next"]["href"].endswith("page_size=20&start_id=21")
     bounded = client.get(f"{V1}/rooms/", params={"start_id": 3, "end_id": 6}).json()
     assert [room["display_name"] for room in bounded["_embedded"]] == ["room 2", "room 3", "room 4"]
-    assert "next" not in bounded["_links"]
+    # Past the last room in range, `next` leads to an empty page, which has none.
+    assert bounded["_links"]["next"]["href"].endswith("page_size=20&start_id=6&end_id=6")
+    after = client.get(bounded["_links"]["next"]["href"]).json()
+    assert (after["_embedded"], "next" in after["_links"]) == ([], False)
 
 
 def test_empty_listing(client: TestClient) -> None:
     page = client.get(f"{V1}/rooms").json()
     assert page == {
-        "page_size": 0,
+        "page_size": 20,
         "total_items": 0,
         "_embedded": [],
         "_links": {
@@ -237,7 +241,6 @@ def test_update_long_term_room(client: TestClient) -> None:
     assert client.get(f"{V1}/rooms/{room['id']}").json() == updated
 
 
-@needs_fixtures
 def test_update_errors_match_the_live_bodies(client: TestClient) -> None:
     instant = create(client)
     long_term = create(client, long_term_body(timedelta(days=1)))
@@ -413,7 +416,7 @@ def test_the_contract_is_served(client: TestClient) -> None:
     document = yaml.safe_load(as_yaml.text)
     assert document["openapi"].startswith("3.1")
     as_json = client.get("/_emulator/openapi.json")
-    assert as_json.headers["content-type"] == "application/json"
+    assert as_json.headers["content-type"] == "application/json; charset=utf-8"
     assert as_json.json() == document
     page = client.get("/_emulator/docs")
     assert page.headers["content-type"] == "text/html; charset=utf-8"

@@ -136,11 +136,9 @@ def test_recording_from_start_to_downloaded_bytes(http: httpx.Client) -> None:
 
 
 def test_recording_shapes_match_the_live_fixtures(client: TestClient) -> None:
-    from ..conftest import FIXTURES, needs_fixtures
+    from ..conftest import FIXTURES
     from ..shapes import fixture, shape
 
-    if not FIXTURES.is_dir():
-        pytest.skip(needs_fixtures.kwargs["reason"])
     room = client.post(f"{V1}/rooms", json={"display_name": "x"}).json()
     host = join(client, room["id"], "Host", is_host=True)
     recording = client.post(f"/_emulator/sessions/{host['session_id']}/recordings").json()

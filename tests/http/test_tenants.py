@@ -64,7 +64,7 @@ def test_isolated_tenants_never_see_each_other() -> None:
             assert response.status_code == 404, (method, path)
             assert response.json()["name"] == "NotFoundError"
         assert client.get(f"{V1}/rooms", headers=theirs).json()["total_items"] == 0
-        assert client.get(f"{V1}/themes", headers=theirs).json() == {}
+        assert client.get(f"{V1}/themes", headers=theirs).json() == []
         patch = client.patch(
             f"{V1}/applications",
             json={"update_details": {"default_theme_id": theme["theme_id"]}},

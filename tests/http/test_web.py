@@ -1,4 +1,5 @@
-"""What every answer shares: JSON bodies with Starlette's own headers, and fresh ids."""
+"""What every answer shares: JSON bodies with Starlette's own headers (typed as the live
+service typed them), and fresh ids."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from starlette.responses import JSONResponse
 
 from meetings_emulator.domain.ids import Ids, _b64url
-from meetings_emulator.http.responses import JSONBody
+from meetings_emulator.http.responses import CONTENT_TYPE, JSONBody
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
 json_values = st.recursive(
@@ -32,7 +33,8 @@ header_names = st.sampled_from(["X-Trace", "Allow", "Content-Type", "Retry-After
 def test_json_bodies_are_written_as_starlette_writes_them(
     content: Any, status: int, headers: dict[str, str] | None
 ) -> None:
-    ours, theirs = JSONBody(content, status, headers), JSONResponse(content, status, headers)
+    ours = JSONBody(content, status, headers)
+    theirs = JSONResponse(content, status, headers, media_type=CONTENT_TYPE)
     assert (ours.status_code, ours.body, ours.raw_headers) == (
         theirs.status_code,
         theirs.body,

@@ -91,7 +91,7 @@ def test_a_status_fault_answers_the_live_body_without_calling_the_handler(
     response = create_room(client)
     assert response.status_code == status
     assert response.json() == LIVE_BODIES[status]
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
     assert response.headers["x-meetings-emulator-fault"] == rule["id"]
     assert ("retry-after" in response.headers) == (status == 429)
     client.delete("/_emulator/faults")

@@ -27,11 +27,12 @@ def test_rooms_round_trip_over_http(live_url: str) -> None:
     with httpx.Client(base_url=live_url, headers={"Authorization": BASIC}) as http:
         created = http.post("/v1/meetings/rooms", json={"display_name": "sockets"})
         assert created.status_code == 201
-        assert created.headers["content-type"] == "application/json"
+        assert created.headers["content-type"] == "application/json; charset=utf-8"
         room = created.json()
         assert http.get(f"/beta/meetings/rooms/{room['id']}").json() == room
         page = http.get("/v1/meetings/rooms", params={"page_size": 1}).json()
-        assert page["_links"]["self"]["href"] == f"{live_url}/v1/meetings/rooms?page_size=1"
+        self_link = f"{live_url}/v1/meetings/rooms?page_size=1&start_id=1"
+        assert page["_links"]["self"]["href"] == self_link
         assert page["_embedded"] == [room]
 
 
