@@ -4,6 +4,7 @@
     durations  `90`, `10m`, `1h30m` to seconds and back
     validate   loading a scenario file and checking it whole (the step format is there)
     player     playing checked steps over HTTP
+    bundled    the scenarios shipped in `examples/` here, found by name (`play --list`)
     runner     run_scenario, and `meetings-emulator play` with its embedded emulator
 
 `main_play` and `run_scenario` load `runner` on first use: it brings uvicorn and the app.

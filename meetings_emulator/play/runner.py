@@ -2,6 +2,7 @@
 
 `run_scenario` checks a scenario whole, plays it one line a step and reports the callbacks;
 `main_play` is the command line, which starts an embedded emulator unless given `--url`.
+SCENARIO is a file's path or a bundled scenario's name (`play --list` lists them).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from meetings_emulator.app import create_app
 from meetings_emulator.domain.clock import Clock, utc_now
 from meetings_emulator.domain.isotime import format_iso
 from meetings_emulator.domain.settings import Settings
+from meetings_emulator.play.bundled import listing, open_scenario
 from meetings_emulator.play.durations import format_duration
 from meetings_emulator.play.errors import (
     InvalidScenario,
@@ -32,7 +34,7 @@ from meetings_emulator.play.errors import (
     _StepFailure,
 )
 from meetings_emulator.play.player import _Player
-from meetings_emulator.play.validate import STEP_KINDS, load_scenario, validate_scenario
+from meetings_emulator.play.validate import STEP_KINDS, validate_scenario
 
 if TYPE_CHECKING:
     import httpx
@@ -171,7 +173,12 @@ def build_play_parser() -> argparse.ArgumentParser:
         description="Play a scripted meeting (a JSON or YAML scenario) against the emulator.",
         epilog="Without --url, an emulator is started for the run, with a frozen clock.",
     )
-    parser.add_argument("scenario", help="the scenario file (.json, .yaml or .yml)")
+    parser.add_argument(
+        "scenario",
+        nargs="?",
+        help="a scenario file (.json, .yaml or .yml), or a bundled scenario's name (see --list)",
+    )
+    parser.add_argument("--list", action="store_true", help="list the bundled scenarios, then exit")
     parser.add_argument("--url", help="play against this running emulator instead")
     parser.add_argument(
         "--callback-url",
@@ -187,6 +194,8 @@ def build_play_parser() -> argparse.ArgumentParser:
 def main_play(argv: Sequence[str]) -> int:
     """`play SCENARIO [--url URL] [--callback-url URL]`: 0 passed, 1 failed, 2 bad scenario.
 
+    SCENARIO is a file's path or a bundled scenario's name; `play --list` lists those.
+
     `argv` holds the arguments after `play` (a leading `play` is skipped too).
     """
     argv = list(argv)
@@ -197,8 +206,16 @@ def main_play(argv: Sequence[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exiting:  # --help, or a usage error argparse has already printed
         return exiting.code if isinstance(exiting.code, int) else 2
+    if args.list:
+        if args.scenario is not None:
+            return _usage_error(parser, "--list takes no scenario")
+        for line in listing():
+            print(line)
+        return 0
+    if args.scenario is None:
+        return _usage_error(parser, "a scenario is required: a file, or a name from --list")
     try:
-        scenario = load_scenario(args.scenario)
+        scenario = open_scenario(args.scenario)
         validate_scenario(scenario)
     except InvalidScenario as problem:
         print(f"{args.scenario}: {problem}", file=sys.stderr)
@@ -224,6 +241,14 @@ def main_play(argv: Sequence[str]) -> int:
         print(f"FAILED: {problem}", file=sys.stderr)
         return problem.exit_code
     return 0
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
+    try:
+        parser.error(message)  # prints the usage and the message, then exits 2
+    except SystemExit as exiting:
+        return exiting.code if isinstance(exiting.code, int) else 2
+    return 2
 
 
 if __name__ == "__main__":

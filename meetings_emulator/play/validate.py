@@ -70,25 +70,30 @@ def load_scenario(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as problem:
         raise InvalidScenario(f"cannot read {path}: {problem}") from None
-    if path.suffix.lower() == ".json":
+    return parse_scenario(text, str(path), as_json=path.suffix.lower() == ".json")
+
+
+def parse_scenario(text: str, source: str, *, as_json: bool) -> dict[str, Any]:
+    """A scenario from its text, as JSON or YAML; `source` names it in error messages."""
+    if as_json:
         try:
             data = json.loads(text)
         except ValueError as problem:
-            raise InvalidScenario(f"{path} is not valid JSON: {problem}") from None
+            raise InvalidScenario(f"{source} is not valid JSON: {problem}") from None
     else:
         try:
             import yaml
         except ImportError:
             raise InvalidScenario(
-                f"reading {path} as YAML needs PyYAML (pip install pyyaml); or write it as .json"
+                f"reading {source} as YAML needs PyYAML (pip install pyyaml); or write it as .json"
             ) from None
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as problem:
-            raise InvalidScenario(f"{path} is not valid YAML: {problem}") from None
+            raise InvalidScenario(f"{source} is not valid YAML: {problem}") from None
     data = _plain(data)
     if not isinstance(data, dict):
-        raise InvalidScenario(f"{path}: a scenario is an object with name and steps")
+        raise InvalidScenario(f"{source}: a scenario is an object with name and steps")
     return data
 
 

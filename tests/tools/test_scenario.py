@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,14 @@ from meetings_emulator.play import (
 
 from ..conftest import START, serving
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+BUNDLED = ROOT / "meetings_emulator" / "play" / "examples"
+SCENARIO_ENDINGS = (".yaml", ".yml", ".json")
+LISTED = [
+    "instant-standup  An instant room kept alive by its host, recorded by hand, then expired.",
+    "waiting-room     A guest waits to be admitted; the room records itself and expires after use.",
+]
 
 
 @pytest.fixture
@@ -89,6 +100,130 @@ def test_waiting_room_example_plays(capsys: pytest.CaptureFixture[str]) -> None:
     lines = out.splitlines()
     assert any(line.endswith("room weekly expired") for line in lines)
     assert lines[-1].startswith("Passed: 23 steps")
+
+
+# -- the bundled scenarios, by name ---------------------------------------------------------
+
+
+def example_files(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if path.suffix in SCENARIO_ENDINGS)
+
+
+def test_play_list_prints_each_bundled_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main_play(["--list"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == LISTED
+    assert err == ""
+
+
+def test_play_list_takes_no_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main_play(["--list", "instant-standup"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines()[-1] == "meetings-emulator play: error: --list takes no scenario"
+
+
+@pytest.mark.network
+def test_a_bundled_scenario_plays_by_name_from_any_folder(tmp_path: Path) -> None:
+    assert not (tmp_path / "examples").exists()
+    played = subprocess.run(
+        [sys.executable, "-m", "meetings_emulator", "play", "instant-standup"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert played.returncode == 0, played.stderr
+    assert played.stderr == ""
+    lines = played.stdout.splitlines()
+    assert lines[1].startswith("Scenario: Instant standup (emulator http://127.0.0.1:")
+    assert lines[-1] == "Passed: 27 steps, 11 expectations met, 32m4s of emulator time."
+
+
+@pytest.mark.parametrize(
+    ("name", "line"),
+    [
+        (
+            "instant-stand",
+            "instant-stand: no such file, and no bundled scenario of that name;"
+            " did you mean instant-standup?"
+            " (bundled: instant-standup, waiting-room; see play --list)",
+        ),
+        (
+            "retrospective",
+            "retrospective: no such file, and no bundled scenario of that name"
+            " (bundled: instant-standup, waiting-room; see play --list)",
+        ),
+    ],
+)
+def test_an_unknown_name_exits_2_with_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    line: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main_play([name]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [line]
+
+
+def test_a_file_in_the_working_directory_wins_over_a_bundled_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "instant-standup").write_text('{"name": "mine", "steps": []}')
+    monkeypatch.chdir(tmp_path)
+    assert main_play(["instant-standup"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "instant-standup: the scenario needs 'steps': a non-empty list"
+    ]
+
+
+def test_a_missing_path_is_never_taken_for_a_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for argument in ("examples/instant-standup", "instant-standup.yaml"):
+        assert main_play([argument]) == 2
+        assert capsys.readouterr().err.startswith(f"{argument}: cannot read {argument}")
+
+
+def test_the_repository_examples_are_the_bundled_ones() -> None:
+    names = example_files(EXAMPLES)
+    assert names == example_files(BUNDLED) == ["instant-standup.yaml", "waiting-room.json"]
+    for name in names:
+        assert (EXAMPLES / name).read_bytes() == (BUNDLED / name).read_bytes(), name
+
+
+def test_the_wheel_carries_the_examples_and_plays_them_by_name(tmp_path: Path) -> None:
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("meetings_emulator-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        for name in example_files(EXAMPLES):
+            packed = archive.read(f"meetings_emulator/play/examples/{name}")
+            assert packed == (EXAMPLES / name).read_bytes(), name
+    # Imported from the wheel itself (a zip), away from the checkout: --list still finds them.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    listed = subprocess.run(
+        [sys.executable, "-m", "meetings_emulator", "play", "--list"],
+        cwd=elsewhere,
+        env={**os.environ, "PYTHONPATH": str(wheel)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == LISTED
 
 
 # -- against a running emulator (--url) --------------------------------------------------

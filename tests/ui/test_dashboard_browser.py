@@ -95,12 +95,13 @@ class Live:
 
 
 @pytest.fixture
-def live() -> Iterator[Live]:
-    """An emulator on a real port whose room links open its own meeting page; callbacks
-    go to a stand-in receiver that answers 200."""
+def live(request: pytest.FixtureRequest) -> Iterator[Live]:
+    """An emulator on a real port whose room links open its own meeting page (unless
+    parametrized with False); callbacks go to a stand-in receiver that answers 200."""
+    local_links = getattr(request, "param", True)
     port = free_port()
     app = create_app(
-        Settings(seed=11, port=port, local_links=True, callback_url=CALLBACK_URL),
+        Settings(seed=11, port=port, local_links=local_links, callback_url=CALLBACK_URL),
         clock=Clock.frozen_at(START.replace(microsecond=0)),
         ids=Ids(11),
         transport=httpx.MockTransport(lambda _request: httpx.Response(200)),
@@ -361,3 +362,127 @@ def test_a_forged_host_link_joins_as_a_guest(
     session = live.emulator.sessions.live_session(room["id"])
     assert session is not None
     assert [p.is_host for p in session.participants.values()] == [False]
+
+
+def create_room(live: Live, **body: Any) -> dict[str, Any]:
+    answer = live.http.post("/v1/meetings/rooms", json=body, headers={"Authorization": BASIC})
+    assert answer.status_code == 201, answer.text
+    room: dict[str, Any] = answer.json()
+    return room
+
+
+def test_the_frozen_badge_shows_only_while_the_clock_is_frozen(
+    live: Live, new_page: Callable[[], Page], expect: Callable[..., Any]
+) -> None:
+    page = new_page()
+    page.goto(f"{live.url}/_emulator/ui")
+    expect(page.locator("#connection")).to_have_text("live")
+    badge = page.locator("#frozen")
+    expect(badge).to_be_visible()
+    assert badge.is_visible()
+
+    assert live.http.post("/_emulator/clock", json={"frozen": False}).status_code == 200
+    expect(badge).to_be_hidden()
+    assert not badge.is_visible()
+    expect(page.locator("#now")).not_to_have_text("2026-03-02 09:30:00 UTC")  # it runs
+
+    assert live.http.post("/_emulator/clock", json={"frozen": True}).status_code == 200
+    expect(badge).to_be_visible()
+    assert badge.is_visible()
+
+
+def test_each_room_shows_its_id_code_and_what_guests_wait_for(
+    live: Live, new_page: Callable[[], Page], expect: Callable[..., Any]
+) -> None:
+    open_room = create_room(live, display_name="Open door")
+    gated = create_room(
+        live,
+        display_name="Gated",
+        type="long_term",
+        expires_at="2026-03-03T09:30:00.000Z",
+        join_approval_level="explicit_approval",
+    )
+    joined = live.http.post(
+        f"/_emulator/rooms/{open_room['id']}/participants", json={"name": "Gus"}
+    )
+    assert joined.status_code == 201, joined.text
+
+    page = new_page()
+    page.goto(f"{live.url}/_emulator/ui")
+    expect(page.locator("#connection")).to_have_text("live")
+    card = rooms_named(page, "Open door")
+    expect(card.locator(".person.joined .name")).to_have_text("Gus")
+    expect(card.locator(".code")).to_have_text(f"code {open_room['meeting_code']}")
+    expect(card.locator(".room-id")).to_have_text(f"id {open_room['id']}")
+    expect(card.locator(".room-id")).to_be_visible()
+    expect(card.locator(".approval")).to_have_text(
+        "guests join at once (join_approval_level: none)"
+    )
+    expect(card).not_to_contain_text("guests: none")
+
+    other = rooms_named(page, "Gated")
+    expect(other.locator(".code")).to_have_text(f"code {gated['meeting_code']}")
+    expect(other.locator(".room-id")).to_have_text(f"id {gated['id']}")
+    expect(other.locator(".approval")).to_have_text(
+        "guests wait to be admitted (join_approval_level: explicit_approval)"
+    )
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["local-links", "vonage-links"], indirect=True)
+def test_a_room_that_has_gone_offers_no_join_links(
+    live: Live, new_page: Callable[[], Page], expect: Callable[..., Any]
+) -> None:
+    local_links = live.emulator.settings.local_links
+    instant = create_room(live, display_name="Short-lived")
+    lasting = create_room(
+        live, display_name="Lasting", type="long_term", expires_at="2026-03-03T09:30:00.000Z"
+    )
+    doomed = create_room(
+        live, display_name="Doomed", type="long_term", expires_at="2026-03-03T09:30:00.000Z"
+    )
+    page = new_page()
+    page.goto(f"{live.url}/_emulator/ui")
+    expect(page.locator("#connection")).to_have_text("live")
+    cards = [rooms_named(page, name) for name in ("Short-lived", "Lasting", "Doomed")]
+    for card, room in zip(cards, (instant, lasting, doomed), strict=True):
+        guest_url = room["_links"]["guest_url"]["href"]
+        if local_links:
+            expect(card.locator("a.guest-link")).to_be_visible()
+            expect(card.locator("a.host-link")).to_be_visible()
+        else:
+            expect(card.locator(".links code")).to_have_text(guest_url)
+        expect(card.locator("button.join-guest")).to_be_visible()
+
+    # Unused for 10 minutes, the instant room expires; the other is deleted.
+    moved = live.http.post("/_emulator/clock", json={"advance_seconds": 600})
+    assert moved.status_code == 200
+    deleted = live.http.delete(
+        f"/v1/meetings/rooms/{doomed['id']}", headers={"Authorization": BASIC}
+    )
+    assert deleted.status_code == 204
+
+    short_lived, lasting_card, doomed_card = cards
+    expect(short_lived.locator(".badge.off")).to_have_text("expired")
+    expect(short_lived.locator(".links")).to_have_text(
+        "This room has expired: nobody can join it, so it has no join links."
+    )
+    expect(doomed_card.locator(".badge.off")).to_have_text("deleted")
+    expect(doomed_card.locator(".links")).to_have_text(
+        "This room was deleted: nobody can join it, so it has no join links."
+    )
+    for card, room in ((short_lived, instant), (doomed_card, doomed)):
+        expect(card.locator(".links")).to_be_visible()
+        expect(card.locator("a")).to_have_count(0)
+        expect(card.locator("button.join-guest, button.join-host")).to_have_count(0)
+        expect(card).not_to_contain_text(room["_links"]["guest_url"]["href"])
+        expect(card.locator(".room-id")).to_have_text(f"id {room['id']}")
+    # The room still available keeps its links.
+    expect(lasting_card.locator(".badge.ok")).to_have_text("available")
+    if local_links:
+        expect(lasting_card.locator("a.guest-link")).to_be_visible()
+        expect(lasting_card.locator("a.host-link")).to_be_visible()
+    else:
+        expect(lasting_card.locator(".links code")).to_have_text(
+            lasting["_links"]["guest_url"]["href"]
+        )
+    expect(lasting_card.locator("button.join-guest")).to_be_visible()

@@ -191,7 +191,45 @@ function recordingItem(recording) {
   );
 }
 
+// What a room's join_approval_level means for a guest, next to the API's own value.
+const APPROVAL = {
+  none: "guests join at once",
+  after_owner_only: "guests wait for a host",
+  explicit_approval: "guests wait to be admitted",
+};
+
+function approval(room) {
+  const level = room.join_approval_level;
+  const meaning = APPROVAL[level];
+  return el(
+    "span",
+    { class: "approval" },
+    meaning ? `${meaning} (` : null,
+    el("code", {}, `join_approval_level: ${level}`),
+    meaning ? ")" : null,
+  );
+}
+
+function identity(room) {
+  return el(
+    "p",
+    { class: "identity meta" },
+    el("span", { class: "code" }, "code ", el("strong", {}, room.meeting_code)),
+    el("span", { class: "room-id" }, "id ", el("code", {}, room.id)),
+    approval(room),
+  );
+}
+
 function links(room) {
+  if (!room.is_available) {
+    // Nobody can join a room that has gone: its links would only answer 409.
+    const gone = room.unavailable === "deleted" ? "was deleted" : "has expired";
+    return el(
+      "p",
+      { class: "links gone" },
+      `This room ${gone}: nobody can join it, so it has no join links.`,
+    );
+  }
   const guest = room._links.guest_url.href;
   const host = room._links.host_url.href;
   if (snapshot.emulator.local_links) {
@@ -236,14 +274,9 @@ function roomCard(room) {
       el("h3", {}, room.display_name),
       el("span", { class: "badge type" }, room.type.replace("_", " ")),
       availability(room),
-      el("span", { class: "code" }, "code ", el("strong", {}, room.meeting_code)),
       el("span", { class: "expiry", dataset: { roomId: room.id } }, expiryText(room)),
-      el(
-        "span",
-        { class: "approval meta" },
-        `guests: ${room.join_approval_level.replaceAll("_", " ")}`,
-      ),
     ),
+    identity(room),
     links(room),
     el(
       "div",
