@@ -58,7 +58,9 @@ def create_app(
         saved = statefile.load(state_file)
         if saved is not None:
             snapshot.import_state(emulator, saved)
-            log.info("loaded %d rooms from %s", len(emulator.rooms), state_file)
+            statefile.log_loaded(state_file, saved)
+        else:
+            log.info("no state file at %s yet: starting empty", state_file)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -73,10 +75,11 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await sender.close(emulator.settings.shutdown_grace)
-            if state_file is not None:
-                statefile.save(state_file, snapshot.export_state(emulator))
-                log.info("saved %d rooms to %s", len(emulator.rooms), state_file)
+            try:
+                await sender.close(emulator.settings.shutdown_grace)
+            finally:  # the state is saved whatever happened to the callbacks
+                if state_file is not None:
+                    _save(state_file, emulator)
 
     app = Starlette(
         routes=[*api.routes(), *control.routes(), *ui_routes(), *endpoints.routes()],
@@ -90,6 +93,14 @@ def create_app(
     app.state.emulator = emulator
     middleware.install(app, sender)
     return app
+
+
+def _save(state_file: str, emulator: Emulator) -> None:
+    """Save at shutdown; a failure is logged in one line (the server still stops)."""
+    try:
+        statefile.save(state_file, snapshot.export_state(emulator))
+    except OSError as problem:
+        log.error("could not save the state to %s: %s", state_file, problem.strerror or problem)
 
 
 async def _run_due_transitions(emulator: Emulator) -> None:

@@ -1,38 +1,581 @@
 """`meetings-emulator` / `python -m meetings_emulator`: the command line, then uvicorn.
 
-    meetings-emulator [options]              serve the emulator
-    meetings-emulator play SCENARIO [...]    play a scripted meeting (see examples/)
-    meetings-emulator receiver [--port N]    print the callbacks it is sent
+    meetings-emulator [options]                      serve the emulator
+    meetings-emulator play SCENARIO [...]            play a scripted meeting (see examples/)
+    meetings-emulator receiver [--port N]            print the callbacks it is sent
+    meetings-emulator health [--url URL] [--ca FILE] exit 0 when an emulator answers healthy
 
 Every option can also come from the environment as `MEETINGS_EMULATOR_<NAME>`
-(for example `MEETINGS_EMULATOR_PORT=9010`); a flag on the command line wins.
+(for example `MEETINGS_EMULATOR_PORT=9010`); a flag on the command line wins. Every value
+is checked before anything is served: a bad one is named on one line, with exit status 2.
+
+SIGINT (Ctrl-C) and SIGTERM stop the server the same way, with exit status 0: requests in
+flight get `REQUESTS_GRACE` seconds, callbacks still pending a last attempt within
+`CALLBACKS_GRACE`, then the state file is saved; the whole ends within `SHUTDOWN_BOUND`.
+Heavy modules (uvicorn, the app) are imported only to serve, so `health` starts quickly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import gc
+import ipaddress
 import json
+import logging
+import math
 import os
+import re
+import signal
+import ssl
 import sys
-from collections.abc import Sequence
-from dataclasses import replace
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
 
-import uvicorn
-
-from meetings_emulator.app import create_app
-from meetings_emulator.domain.settings import Settings
-from meetings_emulator.http.tls import make_tls
+from meetings_emulator import logs
 from meetings_emulator.version import __version__
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from meetings_emulator.domain.settings import Settings
+
 ENV_PREFIX = "MEETINGS_EMULATOR_"
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+PROG = "meetings-emulator"
+LOG_LEVELS = tuple(logs.LEVELS)
+LOG_FORMATS = logs.FORMATS
+TENANCIES = ("shared", "isolated")
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9010
+
+# Shutdown, from the first SIGINT or SIGTERM: requests in flight get REQUESTS_GRACE seconds
+# to finish, then pending callbacks a last attempt within CALLBACKS_GRACE, then the state
+# is saved. The whole ends within SHUTDOWN_BOUND, well inside Docker's 10 s before SIGKILL.
+SHUTDOWN_BOUND = 5.0
+REQUESTS_GRACE = 1.0
+CALLBACKS_GRACE = 3.0
+
+CA_FILE = "ca.pem"  # the CA in --tls-dir, as http/tls.py names it (importing it loads trustme)
+API_PATH = "/v1/meetings"
+DASHBOARD_PATH = "/_emulator/ui"
+DOCS_PATH = "/_emulator/docs"
+HEALTH_PATH = "/_emulator/health"
+
+log = logging.getLogger("meetings_emulator")
 
 
-def _env(name: str) -> str | None:
-    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_")) or None
+class ConfigError(ValueError):
+    """A value the emulator cannot start with; its message is the one line shown."""
+
+
+# -- checking one value -------------------------------------------------------------------
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError("must be an integer") from None
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("must be a number") from None
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def parse_port(text: str) -> int:
+    try:
+        port = _integer(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ValueError("must be a port number from 0 to 65535")
+    return port
+
+
+def _integer_from(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = _integer(text)
+        except ValueError:
+            value = low - 1
+        if value < low or (high is not None and value > high):
+            if high is None:
+                raise ValueError(
+                    "must be a positive integer" if low == 1 else f"must be an integer >= {low}"
+                )
+            raise ValueError(f"must be an integer from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _number_from(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = _number(text)
+        if not low <= value <= high:
+            raise ValueError(f"must be a number from {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
+def parse_boolean(text: str) -> bool:
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"must be one of {'/'.join(TRUE_WORDS)} or {'/'.join(FALSE_WORDS)}")
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        word = text.strip().lower()
+        if word not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return word
+
+    return parse
+
+
+def parse_url(text: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be a URL starting with http:// or https://")
+    try:
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError:
+        raise ValueError("has a port out of range (0-65535)") from None
+    return text.strip()
+
+
+def _text(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+def parse_host(text: str) -> str:
+    host = text.strip()
+    if not host or any(char.isspace() for char in host) or "/" in host:
+        raise ValueError("must be a host name or an IP address")
+    return host.removeprefix("[").removesuffix("]")
+
+
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def parse_tls_hostname(text: str) -> str:
+    """A DNS name (a leading `*.` allowed) or an IP address, as a certificate names it."""
+    name = text.strip().removeprefix("[").removesuffix("]")
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(name))
+    labels = name.removeprefix("*.").rstrip(".").split(".")
+    if not name or len(name) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError("must be a DNS name (such as meetings) or an IP address")
+    return name.rstrip(".").lower()
+
+
+def _readable_file(text: str) -> str:
+    path = Path(text)
+    if not path.is_file():
+        raise ValueError("is not a file")
+    if not os.access(path, os.R_OK):
+        raise ValueError("cannot be read")
+    return text
+
+
+def _writable_folder_of(text: str) -> str:
+    """A file to be written: its folder must exist and be writable now, not at shutdown."""
+    path = Path(text)
+    folder = path.parent
+    if path.is_dir():
+        raise ValueError("is a folder, not a file")
+    if not folder.is_dir():
+        raise ValueError(f"cannot be written: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot be written: the folder {folder} is not writable")
+    return text
+
+
+def _tls_folder(text: str) -> str:
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise ValueError("is not a folder")
+    if not path.exists() and not path.parent.is_dir():
+        raise ValueError(f"cannot be made: the folder {path.parent} does not exist")
+    return text
+
+
+# -- the options ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting: a flag, an environment variable, a default and a check."""
+
+    name: str
+    help: str
+    group: str
+    default: Any = None
+    parse: Callable[[str], Any] = _text
+    metavar: str | None = None
+    kind: str = "value"  # "value", "switch" (a flag without a value) or "list" (repeatable)
+    secret: bool = False
+    shown: str | None = None  # the default as --help says it, when not the value itself
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name}"
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper().replace("-", "_")
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+
+def _options() -> list[Option]:
+    from meetings_emulator.domain.settings import Settings
+
+    d = Settings()
+    server, api, callbacks, state, tls, logging_ = (
+        "serving",
+        "the API",
+        "callbacks",
+        "state",
+        "TLS",
+        "logging",
+    )
+    return [
+        Option("host", "address to listen on", server, d.host, parse_host),
+        Option(
+            "port", "port to listen on; 0 picks a free one", server, d.port, parse_port, "0-65535"
+        ),
+        Option(
+            "public-url",
+            "the emulator's address as callbacks name it",
+            server,
+            None,
+            parse_url,
+            "URL",
+            shown="http://HOST:PORT",
+        ),
+        Option(
+            "control-token",
+            "require `Authorization: Bearer TOKEN` on the control plane (/_emulator/...)",
+            server,
+            None,
+            metavar="TOKEN",
+            secret=True,
+        ),
+        Option(
+            "local-links",
+            "rooms' links open the emulator's own meeting page (<public url>/meet/...)",
+            server,
+            d.local_links,
+            parse_boolean,
+            kind="switch",
+        ),
+        Option("base-url", "base of the rooms' guest and host links", api, d.base_url, parse_url),
+        Option("api-key", "accept Basic auth only with this api key", api, None, metavar="KEY"),
+        Option(
+            "api-secret",
+            "accept Basic auth only with this api secret",
+            api,
+            None,
+            metavar="SECRET",
+            secret=True,
+        ),
+        Option(
+            "public-key",
+            "application public key (PEM text or a path to it): JWT signatures are checked",
+            api,
+            None,
+            metavar="PEM|FILE",
+        ),
+        Option(
+            "seed",
+            "seed for ids, meeting codes and tokens (repeatable runs)",
+            api,
+            "random",
+            _integer_from(0),
+            "INT",
+        ),
+        Option(
+            "max-rooms",
+            "available rooms allowed at once (403 beyond)",
+            api,
+            d.max_rooms,
+            _integer_from(1),
+            "N",
+        ),
+        Option(
+            "tenancy",
+            "shared: every caller sees the same rooms; isolated: one tenant per api key or"
+            " application id",
+            api,
+            d.tenancy,
+            _choice(*TENANCIES),
+            "{" + ",".join(TENANCIES) + "}",
+        ),
+        Option(
+            "tenants",
+            'a JSON file of named tenants: [{"name", "api_key"?, "application_id"?}, ...]',
+            api,
+            None,
+            _readable_file,
+            "FILE",
+        ),
+        Option(
+            "dial-in-numbers",
+            "a JSON file listing the dial-in numbers to serve",
+            api,
+            None,
+            _readable_file,
+            "FILE",
+            shown="built in",
+        ),
+        Option(
+            "recording-upload-delay",
+            "seconds of emulator time between a recording's stop and its upload",
+            api,
+            d.recording_upload_delay,
+            _number_from(0, 86400),
+            "SECONDS",
+        ),
+        Option(
+            "callback-url",
+            "send every callback here (unless a more specific URL is set)",
+            callbacks,
+            None,
+            parse_url,
+            "URL",
+        ),
+        *(
+            Option(
+                f"{kind}-callback-url", f"send {kind[:-1]} events here", callbacks, None, parse_url
+            )
+            for kind in ("rooms", "sessions", "recordings")
+        ),
+        Option(
+            "callback-secret",
+            "sign callbacks: HMAC-SHA256 of the body with this secret",
+            callbacks,
+            None,
+            metavar="SECRET",
+            secret=True,
+        ),
+        Option(
+            "callback-max-attempts",
+            "attempts per callback before giving up",
+            callbacks,
+            d.callback_max_attempts,
+            _integer_from(1, 20),
+            "1-20",
+        ),
+        Option(
+            "callback-base-delay",
+            "seconds (emulator time) before the first retry; doubles",
+            callbacks,
+            d.callback_base_delay,
+            _number_from(0, 3600),
+            "SECONDS",
+        ),
+        Option(
+            "callback-timeout",
+            "seconds one callback attempt may take",
+            callbacks,
+            d.callback_timeout,
+            _number_from(0.1, 60),
+            "SECONDS",
+        ),
+        Option(
+            "state-file",
+            "load state from this file at start; save it there at shutdown and on"
+            " POST /_emulator/snapshot (its folder must exist)",
+            state,
+            None,
+            _writable_folder_of,
+            "FILE",
+        ),
+        Option(
+            "tls",
+            "serve HTTPS with a certificate from a local CA",
+            tls,
+            False,
+            parse_boolean,
+            kind="switch",
+        ),
+        Option(
+            "tls-hostname",
+            "also name this host in the certificate (repeatable; env: comma-separated),"
+            " e.g. a compose service's name",
+            tls,
+            (),
+            parse_tls_hostname,
+            "NAME",
+            kind="list",
+        ),
+        Option(
+            "tls-dir",
+            f"keep the CA in this folder ({CA_FILE} and its key) and reuse it at every start",
+            tls,
+            None,
+            _tls_folder,
+            "DIR",
+            shown="a new CA at each start",
+        ),
+        Option(
+            "tls-ca-out",
+            "write the CA certificate (PEM) to this file",
+            tls,
+            None,
+            _writable_folder_of,
+            "FILE",
+        ),
+        Option(
+            "log-level",
+            "what is logged: debug adds a line per request",
+            logging_,
+            d.log_level,
+            _choice(*LOG_LEVELS),
+            "{" + ",".join(LOG_LEVELS) + "}",
+        ),
+        Option(
+            "log-format",
+            "text lines, or JSON lines for log collectors",
+            logging_,
+            "text",
+            _choice(*LOG_FORMATS),
+            "{" + ",".join(LOG_FORMATS) + "}",
+        ),
+    ]
+
+
+def _shown_default(option: Option) -> str:
+    if option.shown is not None:
+        return option.shown
+    if option.kind == "switch":
+        return "off"
+    if option.default is None or option.default == ():
+        return "none"
+    if isinstance(option.default, float) and option.default.is_integer():
+        return str(int(option.default))
+    return str(option.default)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error told in one line (the usage itself is under --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+USAGE = f"""{PROG} [options]                       serve the emulator
+       {PROG} play SCENARIO [options]         play a scripted meeting (play --help)
+       {PROG} receiver [--port N] [options]   print the callbacks it is sent
+       {PROG} health [--url URL] [--ca FILE]  exit 0 if an emulator answers healthy
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The serving command's flags; values are checked by `settings_from`, with the
+    environment, so a bad environment variable never stops `--help`."""
+    parser = _Parser(
+        prog=PROG,
+        usage=USAGE,
+        description="A local, in-memory emulator of the Vonage Meetings API.",
+        epilog=(
+            f"Every option is also an environment variable {ENV_PREFIX}<NAME> (shown with"
+            " each); a flag wins. Switches take 1/0, true/false, yes/no or on/off there."
+            f" SIGINT and SIGTERM stop the server within {SHUTDOWN_BOUND:g} s, saving the"
+            " state file; the exit status is 0, or 2 for a bad option."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for option in _options():
+        group = groups.get(option.group)
+        if group is None:
+            group = groups[option.group] = parser.add_argument_group(option.group)
+        shown = f"(default: {_shown_default(option)}; env {option.env})"
+        if option.kind == "switch":
+            group.add_argument(
+                option.flag,
+                dest=option.dest,
+                action="store_const",
+                const="1",
+                default=None,
+                help=f"{option.help} {shown}",
+            )
+        else:
+            group.add_argument(
+                option.flag,
+                dest=option.dest,
+                action="append" if option.kind == "list" else "store",
+                default=None,
+                metavar=option.metavar or option.name.split("-")[-1].upper(),
+                help=f"{option.help} {shown}",
+            )
+    return parser
+
+
+# -- from flags and environment to settings -------------------------------------------------
+
+
+def _resolve(option: Option, given: Any) -> Any:
+    """The option's value: the flag, else the environment, else the default; checked."""
+    if given is not None:
+        raws = given if isinstance(given, list) else [given]
+        sources = [
+            option.flag
+            if option.kind == "switch"
+            else f"{option.flag} {'***' if option.secret else raw}"
+            for raw in raws
+        ]
+    else:
+        from_env = os.environ.get(option.env, "")
+        if not from_env.strip():
+            return option.default
+        raws = (
+            [part for part in from_env.split(",") if part.strip()]
+            if option.kind == "list"
+            else [from_env]
+        )
+        shown = "***" if option.secret else from_env
+        sources = [f"{option.env}={shown}"] * len(raws)
+    values = []
+    for raw, source in zip(raws, sources, strict=True):
+        try:
+            values.append(option.parse(raw))
+        except ValueError as problem:
+            raise ConfigError(f"{source}: {problem}") from None
+    return tuple(values) if option.kind == "list" else values[0]
+
+
+def resolve_all(args: argparse.Namespace) -> dict[str, Any]:
+    """Every option's checked value, by its `dest` name."""
+    return {
+        option.dest: _resolve(option, getattr(args, option.dest, None)) for option in _options()
+    }
 
 
 def load_dial_in_numbers(path: str | Path) -> tuple[dict[str, str], ...]:
@@ -47,120 +590,6 @@ def load_dial_in_numbers(path: str | Path) -> tuple[dict[str, str], ...]:
         if not all(isinstance(value, str) for value in item.values()):
             raise ValueError(f"{path}: item {n}: every value must be a string")
     return tuple(data)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    defaults = Settings()
-    parser = argparse.ArgumentParser(
-        prog="meetings-emulator",
-        description="A local, in-memory emulator of the Vonage Meetings API.",
-        epilog=f"Each option may also be set as an environment variable {ENV_PREFIX}<NAME>.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-
-    def option(name: str, help_text: str, *, default: object, kind: type = str) -> None:
-        from_env = _env(name)
-        parser.add_argument(
-            f"--{name}",
-            type=kind,
-            default=kind(from_env) if from_env is not None else default,
-            help=f"{help_text} (env {ENV_PREFIX}{name.upper().replace('-', '_')})",
-        )
-
-    option("host", "address to listen on", default=defaults.host)
-    option("port", "port to listen on; 0 picks a free one", default=defaults.port, kind=int)
-    option("base-url", "base of the rooms' guest and host links", default=defaults.base_url)
-    option("api-key", "accept Basic auth only with this api key", default=None)
-    option("api-secret", "accept Basic auth only with this api secret", default=None)
-    option(
-        "public-key",
-        "application public key (PEM text or a path to it): JWT signatures are checked",
-        default=None,
-    )
-    option(
-        "seed", "seed for ids, meeting codes and tokens (repeatable runs)", default=None, kind=int
-    )
-    option(
-        "max-rooms",
-        "available rooms allowed at once (403 beyond)",
-        default=defaults.max_rooms,
-        kind=int,
-    )
-    option(
-        "public-url",
-        "the emulator's address as callbacks should name it (default http://HOST:PORT)",
-        default=None,
-    )
-    option(
-        "callback-url", "send every callback here (unless a more specific URL is set)", default=None
-    )
-    for kind in ("rooms", "sessions", "recordings"):
-        option(f"{kind}-callback-url", f"send {kind[:-1]} events here", default=None)
-    option(
-        "callback-secret", "sign callbacks: HMAC-SHA256 of the body with this secret", default=None
-    )
-    option(
-        "callback-max-attempts",
-        "attempts per callback before giving up",
-        default=defaults.callback_max_attempts,
-        kind=int,
-    )
-    option(
-        "callback-base-delay",
-        "seconds (emulator time) before the first retry; doubles",
-        default=defaults.callback_base_delay,
-        kind=float,
-    )
-    option(
-        "callback-timeout",
-        "seconds one callback attempt may take",
-        default=defaults.callback_timeout,
-        kind=float,
-    )
-    option(
-        "control-token",
-        "require `Authorization: Bearer TOKEN` on the control plane (/_emulator/...)",
-        default=None,
-    )
-    option(
-        "tenancy",
-        "shared: every caller sees the same rooms; isolated: one tenant per api key or"
-        " application id",
-        default=defaults.tenancy,
-    )
-    option(
-        "tenants",
-        'a JSON file of named tenants: [{"name", "api_key"?, "application_id"?}, ...]',
-        default=None,
-    )
-    option(
-        "state-file",
-        "load state from this file at start; save it there at shutdown and on"
-        " POST /_emulator/snapshot",
-        default=None,
-    )
-    option("dial-in-numbers", "a JSON file listing the dial-in numbers to serve", default=None)
-    option(
-        "recording-upload-delay",
-        "seconds of emulator time between a recording's stop and its upload",
-        default=defaults.recording_upload_delay,
-        kind=float,
-    )
-    parser.add_argument(
-        "--local-links",
-        action="store_true",
-        default=(_env("local_links") or "").lower() in ("1", "true", "yes"),
-        help="rooms' links open the emulator's own meeting page (<public url>/meet/...)",
-    )
-    parser.add_argument(
-        "--tls",
-        action="store_true",
-        default=(_env("tls") or "").lower() in ("1", "true", "yes"),
-        help=f"serve HTTPS with a certificate from a local CA (env {ENV_PREFIX}TLS=1)",
-    )
-    option("tls-ca-out", "with --tls: write the CA certificate (PEM) to this file", default=None)
-    option("log-level", f"one of {', '.join(LOG_LEVELS)}", default=defaults.log_level)
-    return parser
 
 
 def load_tenants(path: str) -> tuple[dict[str, str], ...]:
@@ -183,69 +612,413 @@ def load_tenants(path: str) -> tuple[dict[str, str], ...]:
     return tuple(data)
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    public_key = args.public_key
-    if public_key and "-----BEGIN" not in public_key:
-        public_key = Path(public_key).read_text()
+def _load(flag: str, path: str, loader: Callable[[str], Any]) -> Any:
+    try:
+        return loader(path)
+    except json.JSONDecodeError as problem:
+        raise ConfigError(f"{flag} {path}: not JSON ({problem})") from None
+    except OSError as problem:
+        raise ConfigError(f"{flag} {path}: {problem.strerror or problem}") from None
+    except ValueError as problem:
+        message = str(problem).removeprefix(f"{path}: ")
+        raise ConfigError(f"{flag} {path}: {message}") from None
+
+
+def _public_key(text: str) -> str:
+    pem = text
+    if "-----BEGIN" not in text:
+        pem = _load("--public-key", text, lambda path: Path(path).read_text())
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        load_pem_public_key(pem.encode())
+    except (ValueError, TypeError):
+        shown = "the PEM text" if pem is text else text
+        raise ConfigError(f"--public-key {shown}: not a PEM public key") from None
+    return pem
+
+
+def settings_from(args: argparse.Namespace, values: dict[str, Any] | None = None) -> Settings:
+    """The emulator's settings from parsed flags and the environment; `ConfigError` (a
+    `ValueError`) names the first bad value."""
+    from meetings_emulator.domain.settings import Settings
+
+    v = values if values is not None else resolve_all(args)
     files: dict[str, Any] = {}
-    if args.dial_in_numbers:
-        files["dial_in_numbers"] = load_dial_in_numbers(args.dial_in_numbers)
-    if args.tenants:
-        files["tenants"] = load_tenants(args.tenants)
-    if args.tenancy not in ("shared", "isolated"):
-        raise ValueError("--tenancy must be shared or isolated")
+    if v["dial_in_numbers"]:
+        files["dial_in_numbers"] = _load(
+            "--dial-in-numbers", v["dial_in_numbers"], load_dial_in_numbers
+        )
+    if v["tenants"]:
+        files["tenants"] = _load("--tenants", v["tenants"], load_tenants)
+    if v["state_file"] and Path(v["state_file"]).exists():
+        try:
+            _readable_file(v["state_file"])
+        except ValueError as problem:
+            raise ConfigError(f"--state-file {v['state_file']}: {problem}") from None
     return Settings(
         **files,
-        tenancy=args.tenancy,
-        host=args.host,
-        port=args.port,
-        base_url=args.base_url,
-        api_key=args.api_key,
-        api_secret=args.api_secret,
-        public_key=public_key,
-        seed=args.seed,
-        max_rooms=args.max_rooms,
-        recording_upload_delay=args.recording_upload_delay,
-        public_url=args.public_url,
-        local_links=args.local_links,
-        control_token=args.control_token,
-        state_file=args.state_file,
-        callback_url=args.callback_url,
-        rooms_callback_url=args.rooms_callback_url,
-        sessions_callback_url=args.sessions_callback_url,
-        recordings_callback_url=args.recordings_callback_url,
-        callback_secret=args.callback_secret,
-        callback_max_attempts=args.callback_max_attempts,
-        callback_base_delay=args.callback_base_delay,
-        callback_timeout=args.callback_timeout,
-        log_level=args.log_level.lower(),
+        tenancy=v["tenancy"],
+        host=v["host"],
+        port=v["port"],
+        base_url=v["base_url"],
+        api_key=v["api_key"],
+        api_secret=v["api_secret"],
+        public_key=_public_key(v["public_key"]) if v["public_key"] else None,
+        seed=None if v["seed"] == "random" else v["seed"],
+        max_rooms=v["max_rooms"],
+        recording_upload_delay=v["recording_upload_delay"],
+        public_url=v["public_url"],
+        local_links=v["local_links"],
+        control_token=v["control_token"],
+        state_file=v["state_file"],
+        callback_url=v["callback_url"],
+        rooms_callback_url=v["rooms_callback_url"],
+        sessions_callback_url=v["sessions_callback_url"],
+        recordings_callback_url=v["recordings_callback_url"],
+        callback_secret=v["callback_secret"],
+        callback_max_attempts=v["callback_max_attempts"],
+        callback_base_delay=v["callback_base_delay"],
+        callback_timeout=v["callback_timeout"],
+        log_level=v["log_level"],
     )
 
 
-class _Server(uvicorn.Server):
-    """uvicorn, announcing the address once the socket is bound (useful with --port 0)."""
+@dataclass(frozen=True, slots=True)
+class Config:
+    """All a serving process needs: the emulator's settings, TLS and logging."""
 
-    async def startup(self, sockets: list | None = None) -> None:  # type: ignore[override]
-        await super().startup(sockets)
-        # What start-up made (modules, classes, functions: most of what the collector would
-        # otherwise rescan at every full collection) lives as long as the process: set it
-        # aside, so full collections cost what the rooms and sessions cost.
-        gc.collect()
-        gc.freeze()
-        for server in self.servers:
-            for sock in server.sockets:
-                host, port = sock.getsockname()[:2]
-                shown = f"[{host}]" if ":" in host else host
-                scheme = "https" if self.config.is_ssl else "http"
-                print(
-                    f"meetings-emulator {__version__} serving {scheme}://{shown}:{port} "
-                    "(API under /v1/meetings and /beta/meetings; control under /_emulator)",
-                    flush=True,
+    settings: Settings
+    values: dict[str, Any]  # every option's value, by dest name, for the start-up log
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.values["tls"])
+
+    @property
+    def log_level(self) -> str:
+        return str(self.values["log_level"])
+
+    @property
+    def log_format(self) -> str:
+        return str(self.values["log_format"])
+
+
+def configure(args: argparse.Namespace) -> Config:
+    """Check every value, flags and environment alike; `ConfigError` names the first bad one."""
+    values = resolve_all(args)
+    if not values["tls"]:
+        for name in ("tls-ca-out", "tls-dir", "tls-hostname"):
+            if values[name.replace("-", "_")]:
+                raise ConfigError(f"--{name} needs --tls")
+    settings = settings_from(args, values)
+    return Config(replace(settings, shutdown_grace=CALLBACKS_GRACE), values)
+
+
+def masked_configuration(config: Config) -> dict[str, Any]:
+    """Every option's value as it is used, secrets shown as `***`."""
+    shown: dict[str, Any] = {}
+    for option in _options():
+        value = config.values[option.dest]
+        if option.secret and value is not None:
+            value = "***"
+        elif option.name == "public-key" and value is not None:
+            value = "(PEM text)" if "-----BEGIN" in value else value
+        elif isinstance(value, tuple):
+            value = list(value)
+        shown[option.name] = value
+    return shown
+
+
+# -- serving ----------------------------------------------------------------------------------
+
+
+def create_app(settings: Settings, **kwargs: Any) -> Starlette:
+    """`meetings_emulator.app.create_app`, imported when first serving."""
+    from meetings_emulator.app import create_app as make
+
+    return make(settings, **kwargs)
+
+
+def _unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return host == ""
+
+
+def shown_url(scheme: str, host: str, port: int) -> str:
+    """A URL a person on this machine can open: 0.0.0.0 and :: are shown as 127.0.0.1."""
+    if _unspecified(host):
+        host = "127.0.0.1"
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port}"
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn, announcing where it serves once bound (useful with --port 0) and
+        stopping the same way for SIGINT and SIGTERM: no traceback, exit status 0."""
+
+        stopping_on: str | None = None
+        stopping_since: float | None = None
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # uvicorn would raise the signal again once stopped (a KeyboardInterrupt for
+            # SIGINT, death by SIGTERM) and skip saving on a second SIGINT: neither here.
+            if self.should_exit:
+                import asyncio
+
+                with contextlib.suppress(RuntimeError):  # not from a signal handler in a loop
+                    asyncio.get_running_loop().call_soon_threadsafe(
+                        functools.partial(
+                            log.info,
+                            "%s again: already stopping (within %g s in all)",
+                            signal.Signals(sig).name,
+                            SHUTDOWN_BOUND,
+                        )
+                    )
+                return
+            self.stopping_on = signal.Signals(sig).name
+            self.stopping_since = time.monotonic()
+            self.should_exit = True
+
+        async def startup(self, sockets: list | None = None) -> None:  # type: ignore[override]
+            await super().startup(sockets)
+            # What start-up made (modules, classes, functions: most of what the collector
+            # would otherwise rescan at every full collection) lives as long as the process:
+            # set it aside, so full collections cost what the rooms and sessions cost.
+            gc.collect()
+            gc.freeze()
+            if self.should_exit:
+                return
+            for server in self.servers:
+                for sock in server.sockets:
+                    host, port = sock.getsockname()[:2]
+                    _announce(self.config.is_ssl, host, port)
+                    return
+
+        async def shutdown(self, sockets: list | None = None) -> None:
+            if self.stopping_on is not None:
+                log.info("stopping on %s", self.stopping_on, extra={"signal": self.stopping_on})
+            await super().shutdown(sockets)
+
+    return Server
+
+
+def _announce(is_ssl: bool, host: str, port: int) -> None:
+    base = shown_url("https" if is_ssl else "http", host, port)
+    where = "listening on every interface; " if _unspecified(host) else ""
+    logs.announce(
+        f"{PROG} {__version__} serving {base} ({where}Ctrl-C stops it)",
+        [
+            f"API        {base}{API_PATH} (and /beta/meetings)",
+            f"dashboard  {base}{DASHBOARD_PATH}",
+            f"docs       {base}{DOCS_PATH}",
+        ],
+        url=base,
+        api_url=base + API_PATH,
+        dashboard_url=base + DASHBOARD_PATH,
+        docs_url=base + DOCS_PATH,
+    )
+
+
+@contextlib.contextmanager
+def _signals_noted() -> Iterator[list[int]]:
+    """Until uvicorn takes over, a SIGINT or SIGTERM is noted (then honoured), not fatal."""
+    noted: list[int] = []
+    wanted = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda sig, _frame: noted.append(sig)) for sig in wanted}
+    try:
+        yield noted
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _refuse(message: str) -> int:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
+def serve(config: Config) -> int:
+    """Serve until SIGINT or SIGTERM, however early it comes; 0 once stopped."""
+    with _signals_noted() as noted:
+        return _serve(config, noted)
+
+
+def _serve(config: Config, noted: list[int]) -> int:
+    import uvicorn
+
+    from meetings_emulator.http.tls import TlsError, make_tls
+
+    logs.setup(config.log_level, config.log_format)
+    settings = config.settings
+    files = None
+    try:
+        tls_options = {}
+        if config.tls:
+            try:
+                files = make_tls(
+                    settings.host,
+                    extra_names=config.values["tls_hostname"],
+                    ca_dir=config.values["tls_dir"],
                 )
+            except TlsError as problem:
+                return _refuse(f"--tls-dir {config.values['tls_dir']}: {problem}")
+            settings = replace(settings, tls_ca_pem=files.ca_pem)
+            tls_options = {
+                "ssl_certfile": str(files.cert_file),
+                "ssl_keyfile": str(files.key_file),
+            }
+            ca_out = config.values["tls_ca_out"]
+            if ca_out:
+                try:
+                    Path(ca_out).write_text(files.ca_pem)
+                except OSError as problem:
+                    return _refuse(f"--tls-ca-out {ca_out}: {problem.strerror or problem}")
+        try:
+            app = create_app(settings)
+        except Exception as problem:
+            if settings.state_file is None:
+                raise
+            return _refuse(f"--state-file {settings.state_file}: cannot be loaded: {problem}")
+        uvicorn_config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,  # `logs.setup` has given uvicorn's loggers their handler
+            log_level=None,
+            access_log=False,  # each request is logged by the app, at debug
+            timeout_graceful_shutdown=REQUESTS_GRACE,  # type: ignore[arg-type]
+            lifespan="on",
+            **tls_options,
+        )
+        uvicorn_config.load()  # reads the certificate: its temporary files can go now
+    finally:
+        if files is not None:
+            files.remove_temporary()
+    # Rooms are long-lived objects: the default thresholds rescan them all too often
+    # (full collections of 0.2 s under a stream of creations). A young generation of
+    # 10,000 keeps each pause short (a few ms; 100,000 made pauses of up to 40 ms).
+    gc.set_threshold(10_000, 50, 1000)
+    shown = masked_configuration(config)
+    log.info(
+        "configuration: %s",
+        " ".join(f"{name}={'none' if value is None else value}" for name, value in shown.items()),
+        extra={"configuration": shown},
+    )
+    server = _server_class()(uvicorn_config)
+    if noted:
+        server.handle_exit(noted[0], None)
+    server.run()
+    if server.stopping_since is not None:
+        took = time.monotonic() - server.stopping_since
+        log.info("stopped in %.1f s", took, extra={"seconds": round(took, 3)})
+    return 0
+
+
+# -- health -------------------------------------------------------------------------------------
+
+
+def _health_default_url() -> str:
+    """The address of an emulator configured by this environment (as in a container)."""
+    env = os.environ
+    host = env.get(ENV_PREFIX + "HOST", "").strip() or DEFAULT_HOST
+    port = env.get(ENV_PREFIX + "PORT", "").strip() or str(DEFAULT_PORT)
+    try:
+        tls = parse_boolean(env.get(ENV_PREFIX + "TLS", "").strip() or "0")
+    except ValueError:
+        tls = False
+    return shown_url("https" if tls else "http", host, int(port) if port.isdigit() else 0)
+
+
+def _health_default_ca() -> str | None:
+    env = os.environ
+    if env.get(ENV_PREFIX + "TLS_CA_OUT", "").strip():
+        return env[ENV_PREFIX + "TLS_CA_OUT"].strip()
+    if env.get(ENV_PREFIX + "TLS_DIR", "").strip():
+        return str(Path(env[ENV_PREFIX + "TLS_DIR"].strip()) / CA_FILE)
+    return None
+
+
+def main_health(argv: Sequence[str]) -> int:
+    """`health [--url URL] [--ca FILE] [--timeout S]`: 0 healthy, 1 not, 2 bad option."""
+    parser = _Parser(
+        prog=f"{PROG} health",
+        description=(
+            f"Ask a running emulator for {HEALTH_PATH}: exit 0 when it answers healthy, 1"
+            " otherwise (for Docker's HEALTHCHECK and scripts)."
+        ),
+    )
+    parser.add_argument(
+        "--url",
+        help="the emulator's base URL (default: from MEETINGS_EMULATOR_HOST, _PORT and _TLS,"
+        f" as the server reads them: now {_health_default_url()})",
+    )
+    parser.add_argument(
+        "--ca",
+        metavar="FILE",
+        help="the CA to verify HTTPS with (default: MEETINGS_EMULATOR_TLS_CA_OUT, or ca.pem"
+        " in MEETINGS_EMULATOR_TLS_DIR; without either, the local emulator's certificate is"
+        " not verified)",
+    )
+    parser.add_argument(
+        "--timeout", default="2", metavar="SECONDS", help="how long to wait (default: 2)"
+    )
+    args = parser.parse_args(list(argv))
+    try:
+        url = parse_url(args.url) if args.url else _health_default_url()
+    except ValueError as problem:
+        return _refuse(f"health --url {args.url}: {problem}")
+    try:
+        timeout = _number_from(0.1, 60)(args.timeout)
+    except ValueError as problem:
+        return _refuse(f"health --timeout {args.timeout}: {problem}")
+    ca = args.ca or _health_default_ca()
+    if ca is not None and not Path(ca).is_file():
+        return _refuse(f"health --ca {ca}: is not a file")
+    target = url if url.rstrip("/").endswith(HEALTH_PATH) else url.rstrip("/") + HEALTH_PATH
+    context = None
+    if target.startswith("https://"):
+        if ca is not None:
+            context = ssl.create_default_context(cafile=ca)
+        else:  # the local emulator's own CA is not at hand: check it answers, over TLS
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(target, timeout=timeout, context=context) as answer:
+            status = json.loads(answer.read()).get("status")
+    except urllib.error.HTTPError as problem:
+        print(f"unhealthy: {target} answered {problem.code}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as problem:
+        reason = getattr(problem, "reason", problem)
+        print(f"unhealthy: {target}: {reason}", file=sys.stderr)
+        return 1
+    if status != "ok":
+        print(f"unhealthy: {target} answered status {status!r}", file=sys.stderr)
+        return 1
+    print(f"healthy: {target}")
+    return 0
+
+
+# -- the command line ---------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; Ctrl-C at any moment ends it without a traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _command(argv)
+    except KeyboardInterrupt:  # before the server took over the signals, or in a subcommand
+        return 130 if argv[:1] in (["play"], ["receiver"], ["health"]) else 0
+
+
+def _command(argv: list[str]) -> int:
     if argv[:1] == ["play"]:
         from meetings_emulator.play.runner import main_play
 
@@ -254,54 +1027,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from meetings_emulator.callbacks.receiver import main_receiver
 
         return main_receiver(argv[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.log_level.lower() not in LOG_LEVELS:
-        parser.error(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
-    if args.recording_upload_delay < 0:
-        parser.error("--recording-upload-delay cannot be negative")
-    if not 1 <= args.callback_max_attempts <= 20:
-        parser.error("--callback-max-attempts must be from 1 to 20")
-    for name in (
-        "callback_url",
-        "rooms_callback_url",
-        "sessions_callback_url",
-        "recordings_callback_url",
-        "public_url",
-    ):
-        value = getattr(args, name)
-        if value is not None and not value.startswith(("http://", "https://")):
-            parser.error(f"--{name.replace('_', '-')} must start with http:// or https://")
+    if argv[:1] == ["health"]:
+        return main_health(argv[1:])
+    args = build_parser().parse_args(argv)
     try:
-        settings = settings_from(args)
-    except (OSError, ValueError) as problem:
-        parser.error(str(problem))
-    tls_options = {}
-    if args.tls:
-        files = make_tls(settings.host)
-        settings = replace(settings, tls_ca_pem=files.ca_pem)
-        tls_options = {"ssl_certfile": str(files.cert_file), "ssl_keyfile": str(files.key_file)}
-        if args.tls_ca_out:
-            Path(args.tls_ca_out).write_text(files.ca_pem)
-    elif args.tls_ca_out:
-        parser.error("--tls-ca-out needs --tls")
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        # A line per request costs more than many requests do: only when debugging.
-        access_log=settings.log_level in ("debug", "trace"),
-        timeout_graceful_shutdown=5,
-        lifespan="on",
-        **tls_options,
-    )
-    # Rooms are long-lived objects: the default thresholds rescan them all too often (full
-    # collections of 0.2 s under a stream of creations). A young generation of 10,000 keeps
-    # each pause short (a few ms; 100,000 made pauses of up to 40 ms) for the same total.
-    gc.set_threshold(10_000, 50, 1000)
-    _Server(config).run()
-    return 0
+        config = configure(args)
+    except ConfigError as problem:
+        return _refuse(str(problem))
+    return serve(config)
 
 
 if __name__ == "__main__":

@@ -159,5 +159,15 @@ def main_receiver(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     print(f"receiver listening on http://{args.host}:{args.port}/ (Ctrl+C to stop)", flush=True)
     app = create_receiver(sys.stdout, secret=args.secret, show_json=args.json)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
+    _QuietStop(config).run()
     return 0
+
+
+class _QuietStop(uvicorn.Server):
+    """Ctrl-C and SIGTERM stop it with exit status 0 (uvicorn would raise the signal
+    again once stopped: a KeyboardInterrupt traceback); a second one stops it at once."""
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        self.force_exit = self.should_exit
+        self.should_exit = True

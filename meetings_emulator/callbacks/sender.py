@@ -2,7 +2,8 @@
 
 It posts the head of every room's queue in the `Outbox` (rooms in parallel, each room in
 order) and reports each attempt back, which decides between delivered, a retry on the
-emulator's clock, and given up.
+emulator's clock, and given up. Each callback given up is logged once, as a warning, with
+its event, URL, attempts and last answer; each attempt, at debug.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import httpx
 
 from meetings_emulator.callbacks.poster import Poster
 from meetings_emulator.domain.clock import Clock
-from meetings_emulator.domain.outbox import Attempt, Delivery, Outbox
+from meetings_emulator.domain.outbox import Attempt, Delivery, DeliveryStatus, Outbox
 
 log = logging.getLogger("meetings_emulator.callbacks")
 MAX_PARALLEL = 32
@@ -124,6 +125,7 @@ class Sender:
                     error = type(problem).__name__ + (f": {problem}" if str(problem) else "")
                     attempt = Attempt(self._clock.now(), None, error, 0.0)
                 outbox.settle(delivery, attempt)
+                _log_outcome(delivery, attempt)
                 if self._closing or outbox is not self._outbox():
                     return
                 taken = outbox.take_ready(1)
@@ -184,25 +186,37 @@ class Sender:
         return self._proxy_client
 
     async def close(self, grace: float) -> None:
-        """Stop, giving what is still pending one last attempt within `grace` seconds."""
-        if self._tasks:  # the workers go on with what is ready, for `grace` at most
+        """Stop within `grace` seconds in all: the attempts in flight go on, then what is
+        still pending gets one last attempt, in the time left; the rest is logged."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        if self._tasks:  # the workers go on with what is ready, until the deadline at most
             await asyncio.wait(list(self._tasks), timeout=grace)
         self._closing = True
+        stuck = list(self._tasks)
+        for task in stuck:  # time is up for an attempt still in flight
+            task.cancel()
+        if stuck:
+            await asyncio.gather(*stuck, return_exceptions=True)
         outbox = self._outbox()
         left = outbox.pending()
-        if left and self._poster is not None:
+        remaining = deadline - loop.time()
+        if left and self._poster is not None and remaining > 0.05:
             rooms: dict[str, list[Delivery]] = {}
             for delivery in left:
                 rooms.setdefault(delivery.room_id, []).append(delivery)
 
             async def last_try(deliveries: list[Delivery]) -> None:
                 for delivery in deliveries:
-                    attempt = await self.attempt(delivery, min(outbox.config.timeout, grace))
+                    left_now = max(deadline - loop.time(), 0.01)
+                    timeout = min(outbox.config.timeout, left_now)
+                    attempt = await self.attempt(delivery, timeout)
                     outbox.settle_last(delivery, attempt)
+                    _log_outcome(delivery, attempt)
 
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    asyncio.gather(*(last_try(group) for group in rooms.values())), grace
+                    asyncio.gather(*(last_try(group) for group in rooms.values())), remaining
                 )
         still = outbox.pending()
         if still:
@@ -210,6 +224,7 @@ class Sender:
                 "shutting down with %d callback(s) not delivered: %s",
                 len(still),
                 ", ".join(f"{d.event} for room {d.room_id} to {d.url}" for d in still[:20]),
+                extra={"undelivered": len(still)},
             )
         if self._poster is not None:
             await self._poster.aclose()
@@ -218,3 +233,44 @@ class Sender:
             if client is not None:
                 await client.aclose()
         self._client = self._proxy_client = None
+
+
+def _answer(attempt: Attempt) -> str:
+    if attempt.status_code is not None:
+        return str(attempt.status_code)
+    return attempt.error or "no answer"
+
+
+def _log_outcome(delivery: Delivery, attempt: Attempt) -> None:
+    """One warning for a callback given up; a debug line for any other attempt."""
+    given_up = delivery.status is DeliveryStatus.FAILED
+    if not given_up and not log.isEnabledFor(logging.DEBUG):
+        return
+    attempts = len(delivery.attempts)
+    fields = {
+        "event": delivery.event,
+        "room_id": delivery.room_id,
+        "url": delivery.url,
+        "attempts": attempts,
+        "last_answer": _answer(attempt),
+    }
+    if given_up:
+        log.warning(
+            "callback given up: %s for room %s to %s after %d attempt(s); last answer: %s",
+            delivery.event,
+            delivery.room_id,
+            delivery.url,
+            attempts,
+            _answer(attempt),
+            extra=fields,
+        )
+    else:
+        log.debug(
+            "callback %s: %s to %s, attempt %d: %s",
+            delivery.status,
+            delivery.event,
+            delivery.url,
+            attempts,
+            _answer(attempt),
+            extra=fields,
+        )

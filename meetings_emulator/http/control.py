@@ -7,6 +7,7 @@ None of this existed on the live API. It needs no credentials.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -35,6 +36,7 @@ from meetings_emulator.http.render import (
     room_meeting_json,
 )
 from meetings_emulator.http.requests import emulator_of, read_json, recording_url
+from meetings_emulator.http.responses import CONTENT_TYPE as JSON_TYPE
 from meetings_emulator.http.responses import json_response
 from meetings_emulator.http.routing import method_route
 from meetings_emulator.http.schemas import (
@@ -113,6 +115,7 @@ async def move_clock(request: Request) -> Response:
         emulator.clock.freeze()
     elif frozen is False:
         emulator.clock.release()
+    logging.getLogger("meetings_emulator.clock").info("clock moved: %s", _clock_json(request))
     return json_response(_clock_json(request))
 
 
@@ -160,7 +163,7 @@ async def room_meeting(request: Request) -> Response:
     sessions = emulator_of(request).sessions
     room = emulator_of(request).rooms.get(request.path_params["room_id"])
     session = sessions.live_session(room.id)
-    recordings = sessions.session_recordings(session.id) if session else []
+    recordings = sessions.recordings_of(session.id) if session else []
     return json_response(
         room_meeting_json(
             room,
@@ -182,6 +185,16 @@ async def start_recording(request: Request) -> Response:
 
 async def stop_recording(request: Request) -> Response:
     recording = emulator_of(request).sessions.stop_recording(request.path_params["recording_id"])
+    return json_response(recording_json(recording, recording_url(request, recording.id)))
+
+
+async def pause_recording(request: Request) -> Response:
+    recording = emulator_of(request).sessions.pause_recording(request.path_params["recording_id"])
+    return json_response(recording_json(recording, recording_url(request, recording.id)))
+
+
+async def resume_recording(request: Request) -> Response:
+    recording = emulator_of(request).sessions.resume_recording(request.path_params["recording_id"])
     return json_response(recording_json(recording, recording_url(request, recording.id)))
 
 
@@ -235,7 +248,7 @@ async def openapi_yaml(_request: Request) -> Response:
 
 
 async def openapi_json(_request: Request) -> Response:
-    return Response(openapi.document_json(), media_type="application/json")
+    return Response(openapi.document_json(), media_type=JSON_TYPE)
 
 
 async def docs(_request: Request) -> Response:
@@ -365,6 +378,8 @@ def routes() -> list[BaseRoute]:
         method_route("/_emulator/rooms/{room_id}/session", {"GET": room_meeting}),
         method_route("/_emulator/sessions/{session_id}/recordings", {"POST": start_recording}),
         method_route("/_emulator/recordings/{recording_id}/stop", {"POST": stop_recording}),
+        method_route("/_emulator/recordings/{recording_id}/pause", {"POST": pause_recording}),
+        method_route("/_emulator/recordings/{recording_id}/resume", {"POST": resume_recording}),
         method_route(RECORDING_DOWNLOAD_PATH, {"GET": download_recording}),
         method_route("/_emulator/tls/ca.pem", {"GET": tls_ca}),
         method_route(

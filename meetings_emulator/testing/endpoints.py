@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -17,6 +19,7 @@ from meetings_emulator.testing.middleware import resilience_of
 
 async def add_fault(request: Request) -> Response:
     rule = resilience_of(request).add_fault(await read_json(request))
+    logging.getLogger("meetings_emulator.faults").info("fault rule added: %s", rule.json())
     return json_response(rule.json(), 201)
 
 
@@ -45,6 +48,7 @@ async def remove_fault(request: Request) -> Response:
 
 async def add_callback_fault(request: Request) -> Response:
     rule = resilience_of(request).add_callback_fault(await read_json(request))
+    logging.getLogger("meetings_emulator.faults").info("callback fault rule added: %s", rule.json())
     return json_response(rule.json(), 201)
 
 

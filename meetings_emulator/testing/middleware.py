@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meetings_emulator.callbacks.sender import Sender
@@ -29,6 +29,7 @@ from meetings_emulator.domain.emulator import Emulator
 from meetings_emulator.http.api import PREFIXES as API_PREFIXES
 from meetings_emulator.http.api import RESOURCES
 from meetings_emulator.http.requests import BODY_SEEN, EMULATOR
+from meetings_emulator.http.responses import json_response
 from meetings_emulator.http.routing import MethodTable, status_noted
 from meetings_emulator.testing.api_faults import (
     ApiFault,
@@ -52,6 +53,7 @@ from meetings_emulator.testing.journal import Journal
 from meetings_emulator.testing.rules import Rules
 
 RESET_PATH = "/_emulator/reset"
+log = logging.getLogger("meetings_emulator.requests")
 
 
 class Resilience:
@@ -171,7 +173,7 @@ class ResilienceMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        response = JSONResponse(
+        response = json_response(
             UNAUTHORIZED, 401, headers={"WWW-Authenticate": 'Bearer realm="meetings-emulator"'}
         )
         await response(scope, receive, send)
@@ -231,6 +233,7 @@ class ResilienceMiddleware:
         finally:
             if entry.latency_ms is None:
                 entry.latency_ms = round((Clock.elapsed() - started) * 1000, 3)
+            log.debug("%s %s %s %.1f ms", entry.method, entry.path, entry.status, entry.latency_ms)
 
 
 def resilience_of(request: Request) -> Resilience:
