@@ -1,9 +1,15 @@
 """Who is calling: `Authorization: Basic` (the public guide) or `Bearer <JWT>` (the SDKs).
 
 By default any well-formed credential is accepted: a Basic pair with a non-empty key, or
-an application JWT with `application_id` and an `exp` still ahead (its signature is not
-checked). Configured with an api key and secret, Basic must match them; configured with
-an application's public key, a JWT must be signed by its private key (RS256).
+a signed application JWT with `application_id` and an `exp` still ahead (with no key to
+check it against, its signature is not verified, but an unsigned `alg: none` token is
+refused).
+
+Once any credential is configured, only the configured schemes are accepted: with an api
+key or secret, Basic must match them; with an application's public key, a JWT must be
+signed by its private key (RS256). A scheme that was not configured answers 401, so a
+forged token cannot stand in for a configured key, nor any Basic pair for a public key.
+A JWT's `nbf`, when present, must have passed; its `exp` must be a date a calendar holds.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ ACCEPTED_CACHE = 1024
 # Clients and the emulator may disagree a little about the time.
 EXPIRY_LEEWAY = timedelta(seconds=30)
 LEEWAY_SECONDS = EXPIRY_LEEWAY.total_seconds()
+# The last second of year 9999: an `exp` or `nbf` past it is no date at all.
+LATEST_SECONDS = 253_402_300_799
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,9 @@ class Authenticator:
         self._api_key = api_key
         self._api_secret = api_secret
         self._public_key = public_key
+        configured = api_key is not None or api_secret is not None or public_key is not None
+        self._basic_allowed = not configured or api_key is not None or api_secret is not None
+        self._bearer_allowed = not configured or public_key is not None
         # Accepted headers, newest last: decoding and verifying a JWT costs more than the
         # rest of a request, and clients send the same token many times.
         self._accepted: OrderedDict[str, tuple[Principal, float | None]] = OrderedDict()
@@ -74,16 +85,16 @@ class Authenticator:
         """The caller and, for a JWT, when its token expires; decoded once per header value."""
         scheme, _, credential = header.strip().partition(" ")
         credential = credential.strip()
-        if scheme.lower() == "basic" and credential:
+        if scheme.lower() == "basic" and credential and self._basic_allowed:
             return self._basic(credential), None
-        if scheme.lower() == "bearer" and credential:
+        if scheme.lower() == "bearer" and credential and self._bearer_allowed:
             return self._bearer(credential)
         raise AuthenticationError.invalid()
 
     def _basic(self, credential: str) -> Principal:
         try:
             decoded = base64.b64decode(credential, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, ValueError):  # not base64 (not even ASCII), or not UTF-8
             raise AuthenticationError.invalid() from None
         key, colon, secret = decoded.partition(":")
         if not colon or not key:
@@ -100,15 +111,28 @@ class Authenticator:
             if self._public_key is not None:
                 claims = jwt.decode(token, self._public_key, algorithms=["RS256"], options=options)
             else:
+                algorithm = jwt.get_unverified_header(token).get("alg")
+                if not isinstance(algorithm, str) or algorithm.lower() == "none":
+                    raise AuthenticationError.invalid()  # never an unsigned token
                 claims = jwt.decode(token, options={**options, "verify_signature": False})
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, ValueError):  # malformed, or not even ASCII
             raise AuthenticationError.invalid() from None
         application_id = claims.get("application_id")
-        exp = claims.get("exp")
+        exp, nbf = claims.get("exp"), claims.get("nbf")
         if not isinstance(application_id, str) or not application_id:
             raise AuthenticationError.invalid()
-        if not isinstance(exp, int | float) or isinstance(exp, bool):
+        if not _is_time(exp) or self._expired(exp):
             raise AuthenticationError.invalid()
-        if self._expired(exp):
+        if nbf is not None and (not _is_time(nbf) or self._not_yet(nbf)):
             raise AuthenticationError.invalid()
         return Principal("application", application_id), float(exp)
+
+    def _not_yet(self, nbf: float) -> bool:
+        return nbf > self._clock.wall_seconds() + LEEWAY_SECONDS
+
+
+def _is_time(value: object) -> bool:
+    """A JWT time claim a calendar holds: a finite number of seconds up to year 9999."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return 0 <= value <= LATEST_SECONDS
