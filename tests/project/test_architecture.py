@@ -19,7 +19,10 @@ PY_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)?(\(\))?$")
 FILE_ENDINGS = (".py", ".md", ".toml", ".yaml", ".json")
 # Words of the API in backticks, not names of code: fields and parameters.
 API_WORDS = frozenset(
-    {"expires_at", "expire_after_use", "start_id", "end_id", "page_size", "force"}
+    {
+        *("expires_at", "expire_after_use", "start_id", "end_id", "page_size", "force"),
+        *("prev", "next", "duration"),
+    }
 )
 
 
