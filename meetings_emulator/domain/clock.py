@@ -37,6 +37,7 @@ class Clock:
             self._offset = start - utc_now()
         if frozen:
             self._frozen_at = start if start is not None else utc_now()
+        self._refresh()
 
     @classmethod
     def frozen_at(cls, start: datetime) -> Clock:
@@ -52,6 +53,20 @@ class Clock:
         if frozen_at is not None:
             return frozen_at
         return utc_now() + self._offset
+
+    def now_seconds(self) -> float:
+        """Emulator time as a POSIX timestamp: `now().timestamp()`, for less, where only the
+        second matters."""
+        frozen = self._frozen_seconds
+        if frozen is not None:
+            return frozen
+        return time.time() + self._offset_seconds
+
+    def _refresh(self) -> None:
+        """Keep the POSIX forms of the clock's state that `now_seconds` reads."""
+        frozen_at = self._frozen_at
+        self._frozen_seconds = None if frozen_at is None else frozen_at.timestamp()
+        self._offset_seconds = self._offset.total_seconds()
 
     def wall(self) -> datetime:
         return utc_now()
@@ -75,6 +90,7 @@ class Clock:
                 self._frozen_at += delta
             else:
                 self._offset += delta
+            self._refresh()
             return self.now()
 
     def set(self, instant: datetime, *, frozen: bool | None = None) -> datetime:
@@ -90,11 +106,13 @@ class Clock:
             else:
                 self._frozen_at = None
                 self._offset = instant - utc_now()
+            self._refresh()
             return self.now()
 
     def freeze(self) -> datetime:
         with self._lock:
             self._frozen_at = self.now()
+            self._refresh()
             return self._frozen_at
 
     def release(self) -> datetime:
@@ -103,6 +121,7 @@ class Clock:
             if self._frozen_at is not None:
                 self._offset = self._frozen_at - utc_now()
                 self._frozen_at = None
+            self._refresh()
             return self.now()
 
 

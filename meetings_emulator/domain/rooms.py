@@ -256,11 +256,10 @@ class Rooms:
         """The host link's participant token as a read shows it. The live service issued one
         at every read: the same participant, `iat` the time of the read. Within one second
         of emulator time, the token issued in it is shown again."""
-        now = self._clock.now()
-        second = int(now.timestamp())
-        if room.host_token_second != second:
+        if room.host_token_second != int(self._clock.now_seconds()):
+            now = self._clock.now()
             room.host_token = self._ids.participant_token(room.host_participant_id, now)
-            room.host_token_second = second
+            room.host_token_second = int(now.timestamp())
         return room.host_token
 
     def hold_expiry(self, room: Room) -> None:

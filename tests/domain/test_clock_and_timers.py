@@ -199,3 +199,30 @@ def test_freezegun_time_drives_expiry_through_the_app() -> None:
             assert client.get(f"/v1/meetings/rooms/{room['id']}").json()["is_available"] is True
             frozen.tick(timedelta(seconds=1))
             assert client.get(f"/v1/meetings/rooms/{room['id']}").json()["is_available"] is False
+
+
+@given(
+    moves=st.lists(
+        st.one_of(
+            st.tuples(st.just("advance"), st.integers(0, 10**8)),
+            st.tuples(st.just("set"), st.integers(0, 10**8)),
+            st.tuples(st.just("freeze"), st.just(0)),
+            st.tuples(st.just("release"), st.just(0)),
+        ),
+        max_size=12,
+    ),
+    frozen=st.booleans(),
+)
+def test_now_seconds_is_now_as_a_timestamp(moves: list[tuple[str, int]], frozen: bool) -> None:
+    clock = Clock(start=START, frozen=frozen)
+    for move, seconds in moves:
+        if move == "advance":
+            clock.advance(timedelta(seconds=seconds))
+        elif move == "set":
+            clock.set(clock.now() + timedelta(seconds=seconds + 1), frozen=seconds % 2 == 0)
+        else:
+            getattr(clock, move)()
+        before = clock.now().timestamp()
+        seconds_now = clock.now_seconds()
+        after = clock.now().timestamp()
+        assert before - 1e-3 <= seconds_now <= after + 1e-3
