@@ -20,6 +20,7 @@ from meetings_emulator.domain.emulator import Emulator
 from meetings_emulator.domain.errors import MeetingsError
 from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.settings import Settings
+from meetings_emulator.domain.snapshot_check import Refused
 from meetings_emulator.http import api, control
 from meetings_emulator.http.errors import on_http_error, on_meetings_error, on_unexpected_error
 from meetings_emulator.testing import endpoints, middleware
@@ -50,14 +51,20 @@ def create_app(
     `httpx.MockTransport`, say). With `run_timers`, the app's lifespan runs due transitions
     in real time; without it they still happen, at the latest on the next request.
     Callbacks are sent while the lifespan runs (`with TestClient(app)`, or a server).
+    With a `state_file`, its content is loaded whole or not at all: `StateFileRefused`
+    (from `statefile`) names what is wrong with it.
     """
     emulator = Emulator(settings, clock=clock, ids=ids)
     sender = Sender(lambda: emulator.callbacks, emulator.clock, transport=transport)
     state_file = emulator.settings.state_file
     if state_file is not None:
+        statefile.remove_orphans(state_file)
         saved = statefile.load(state_file)
         if saved is not None:
-            snapshot.import_state(emulator, saved)
+            try:
+                snapshot.load_state(emulator, saved)
+            except Refused as refused:
+                raise statefile.StateFileRefused(refused.problem) from None
             statefile.log_loaded(state_file, saved)
         else:
             log.info("no state file at %s yet: starting empty", state_file)
@@ -99,8 +106,9 @@ def _save(state_file: str, emulator: Emulator) -> None:
     """Save at shutdown; a failure is logged in one line (the server still stops)."""
     try:
         statefile.save(state_file, snapshot.export_state(emulator))
-    except OSError as problem:
-        log.error("could not save the state to %s: %s", state_file, problem.strerror or problem)
+    except (OSError, ValueError) as problem:  # ValueError: text that UTF-8 cannot hold
+        reason = getattr(problem, "strerror", None) or problem
+        log.error("could not save the state to %s: %s", state_file, reason)
 
 
 async def _run_due_transitions(emulator: Emulator) -> None:

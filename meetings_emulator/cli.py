@@ -7,7 +7,9 @@
 
 Every option can also come from the environment as `MEETINGS_EMULATOR_<NAME>`
 (for example `MEETINGS_EMULATOR_PORT=9010`); a flag on the command line wins. Every value
-is checked before anything is served: a bad one is named on one line, with exit status 2.
+is checked before anything is served: a bad one is named on one line, with exit status 2;
+a state file whose content is refused (not JSON, or a snapshot the emulator will not take)
+is named the same way, with exit status 1, and left as it is.
 
 SIGINT (Ctrl-C) and SIGTERM stop the server the same way, with exit status 0: requests in
 flight get `REQUESTS_GRACE` seconds, callbacks still pending a last attempt within
@@ -191,6 +193,25 @@ def parse_tls_hostname(text: str) -> str:
     return name.rstrip(".").lower()
 
 
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+def parse_allowed_host(text: str) -> str:
+    """A host name (underscores allowed, as in compose service names), `*.domain`, an IP
+    address, or `*` for any host; no scheme, no port."""
+    name = text.strip().removeprefix("[").removesuffix("]")
+    if name == "*":
+        return name
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(name))
+    labels = name.removeprefix("*.").rstrip(".").split(".")
+    if not name or len(name) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise ValueError(
+            "must be a host name (such as meetings), *.domain, an IP address, or * for any"
+        )
+    return name.rstrip(".").lower()
+
+
 def _readable_file(text: str) -> str:
     path = Path(text)
     if not path.is_file():
@@ -238,6 +259,7 @@ class Option:
     kind: str = "value"  # "value", "switch" (a flag without a value) or "list" (repeatable)
     secret: bool = False
     shown: str | None = None  # the default as --help says it, when not the value itself
+    variable: str | None = None  # the environment variable's name, when not the flag's
 
     @property
     def flag(self) -> str:
@@ -245,7 +267,7 @@ class Option:
 
     @property
     def env(self) -> str:
-        return ENV_PREFIX + self.name.upper().replace("-", "_")
+        return ENV_PREFIX + (self.variable or self.name).upper().replace("-", "_")
 
     @property
     def dest(self) -> str:
@@ -287,12 +309,41 @@ def _options() -> list[Option]:
             secret=True,
         ),
         Option(
+            "allowed-host",
+            "also answer requests naming this host (repeatable; env: comma-separated): a"
+            " name, *.domain, or * for any; localhost, IP addresses, --host and --public-url's"
+            " host always are",
+            server,
+            (),
+            parse_allowed_host,
+            "NAME",
+            kind="list",
+            variable="allowed-hosts",
+        ),
+        Option(
             "local-links",
             "rooms' links open the emulator's own meeting page (<public url>/meet/...)",
             server,
             d.local_links,
             parse_boolean,
             kind="switch",
+        ),
+        Option(
+            "request-timeout",
+            "seconds a connection has to send a whole request (else it is closed, 408 if"
+            " it began one), and an event stream's reader to take each message",
+            server,
+            d.request_timeout,
+            _number_from(0.1, 3600),
+            "SECONDS",
+        ),
+        Option(
+            "keep-alive-timeout",
+            "seconds an idle kept-alive connection stays open between requests",
+            server,
+            d.keep_alive_timeout,
+            _number_from(0.1, 3600),
+            "SECONDS",
         ),
         Option("base-url", "base of the rooms' guest and host links", api, d.base_url, parse_url),
         Option("api-key", "accept Basic auth only with this api key", api, None, metavar="KEY"),
@@ -362,6 +413,15 @@ def _options() -> list[Option]:
             "SECONDS",
         ),
         Option(
+            "room-retention",
+            "seconds of emulator time an expired or deleted room stays readable; then it"
+            " is forgotten (404)",
+            api,
+            d.room_retention,
+            _number_from(0, 10 * 366 * 86400),
+            "SECONDS",
+        ),
+        Option(
             "callback-url",
             "send every callback here (unless a more specific URL is set)",
             callbacks,
@@ -406,6 +466,14 @@ def _options() -> list[Option]:
             d.callback_timeout,
             _number_from(0.1, 60),
             "SECONDS",
+        ),
+        Option(
+            "max-pending-callbacks",
+            "callbacks waiting to be delivered, at most; past it the oldest are given up",
+            callbacks,
+            d.max_pending_callbacks,
+            _integer_from(1),
+            "N",
         ),
         Option(
             "state-file",
@@ -671,6 +739,7 @@ def settings_from(args: argparse.Namespace, values: dict[str, Any] | None = None
         public_url=v["public_url"],
         local_links=v["local_links"],
         control_token=v["control_token"],
+        allowed_hosts=(*v["allowed_host"], *v["tls_hostname"]),  # a certificate's names too
         state_file=v["state_file"],
         callback_url=v["callback_url"],
         rooms_callback_url=v["rooms_callback_url"],
@@ -680,6 +749,10 @@ def settings_from(args: argparse.Namespace, values: dict[str, Any] | None = None
         callback_max_attempts=v["callback_max_attempts"],
         callback_base_delay=v["callback_base_delay"],
         callback_timeout=v["callback_timeout"],
+        max_pending_callbacks=v["max_pending_callbacks"],
+        room_retention=v["room_retention"],
+        request_timeout=v["request_timeout"],
+        keep_alive_timeout=v["keep_alive_timeout"],
         log_level=v["log_level"],
     )
 
@@ -838,9 +911,9 @@ def _signals_noted() -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
-def _refuse(message: str) -> int:
+def _refuse(message: str, status: int = 2) -> int:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
-    return 2
+    return status
 
 
 def serve(config: Config) -> int:
@@ -852,7 +925,9 @@ def serve(config: Config) -> int:
 def _serve(config: Config, noted: list[int]) -> int:
     import uvicorn
 
+    from meetings_emulator.http.connections import guarded_protocol
     from meetings_emulator.http.tls import TlsError, make_tls
+    from meetings_emulator.statefile import StateFileRefused
 
     logs.setup(config.log_level, config.log_format)
     settings = config.settings
@@ -881,6 +956,8 @@ def _serve(config: Config, noted: list[int]) -> int:
                     return _refuse(f"--tls-ca-out {ca_out}: {problem.strerror or problem}")
         try:
             app = create_app(settings)
+        except StateFileRefused as problem:  # its content: the file is kept as it is
+            return _refuse(f"--state-file {settings.state_file}: cannot be loaded: {problem}", 1)
         except Exception as problem:
             if settings.state_file is None:
                 raise
@@ -893,6 +970,10 @@ def _serve(config: Config, noted: list[int]) -> int:
             log_level=None,
             access_log=False,  # each request is logged by the app, at debug
             timeout_graceful_shutdown=REQUESTS_GRACE,  # type: ignore[arg-type]
+            # Connections that do not send a whole request in time, or idle too long
+            # between requests, are closed: each holds a file descriptor.
+            http=guarded_protocol(settings.request_timeout),
+            timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
             lifespan="on",
             **tls_options,
         )

@@ -1,8 +1,12 @@
 """State files: the snapshot document saved atomically, and read back at start.
 
-A save writes a temporary file beside the target, flushes it to disk, then renames it over
-the target, so a crash at any moment leaves either the old file or the new one. Each load
-and save is logged once, at info, with what the file holds.
+A save writes a temporary file beside the target (`.<name>.` and eight random characters),
+flushes it to disk, then renames it over the target, so a crash at any moment leaves
+either the old file or the new one; a temporary file that a killed save left behind is
+removed at the next start (`remove_orphans`). Saves run on a thread of their own (`saver`),
+never behind other waits in the event loop's default executor. A file that is not UTF-8
+JSON is refused (`StateFileRefused`). Each load and save is logged once, at info, with
+what the file holds.
 """
 
 from __future__ import annotations
@@ -10,12 +14,70 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import stat
 import tempfile
+import threading
 import time
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("meetings_emulator.state")
+
+# The random part `tempfile.mkstemp` adds to a name: eight of these characters.
+TEMPORARY_SUFFIX = "[a-z0-9_]{8}"
+
+
+class StateFileRefused(ValueError):
+    """A state file whose content the emulator will not take (the file is left as it is)."""
+
+
+_saver: ThreadPoolExecutor | None = None
+_saver_lock = threading.Lock()
+
+
+def saver() -> Executor:
+    """The one thread that state saves run on, made when first needed. Saves are not put
+    on the event loop's default executor, where waits such as a callback flush can hold
+    every thread; one thread also keeps saves in the order they were asked for."""
+    global _saver
+    with _saver_lock:
+        if _saver is None:
+            _saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-save")
+        return _saver
+
+
+def remove_orphans(path: str | Path) -> int:
+    """Remove the temporary files that saves to `path` left behind when they were killed
+    (regular files named as `save` names them, beside `path`); how many went."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    orphan = re.compile(re.escape(f".{target.name}.") + TEMPORARY_SUFFIX)
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    for name in names:
+        if not orphan.fullmatch(name):
+            continue
+        candidate = folder / name
+        try:
+            if stat.S_ISREG(os.lstat(candidate).st_mode):
+                candidate.unlink()
+                removed += 1
+        except OSError as problem:
+            log.warning("could not remove %s: %s", candidate, problem.strerror or problem)
+    if removed:
+        log.info(
+            "removed %d temporary file%s left by an interrupted save of %s",
+            removed,
+            "" if removed == 1 else "s",
+            target,
+            extra={"path": str(target), "removed": removed},
+        )
+    return removed
 
 
 def counts(state: dict[str, Any]) -> dict[str, int]:
@@ -72,13 +134,33 @@ def save(path: str | Path, state: dict[str, Any]) -> None:
     )
 
 
-def load(path: str | Path) -> dict[str, Any] | None:
-    """The state saved at `path`, or None if there is no file yet."""
+def load(path: str | Path) -> Any:
+    """The JSON document saved at `path`, or None if there is no file yet. `OSError` if the
+    file cannot be read; `StateFileRefused` if it is not UTF-8 JSON."""
     target = Path(path)
     if not target.exists():
         return None
-    state: dict[str, Any] = json.loads(target.read_text(encoding="utf-8"))
-    return state
+    raw = target.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as problem:
+        raise StateFileRefused(
+            f"not UTF-8 text ({problem.reason} at byte {problem.start})"
+        ) from None
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        raise StateFileRefused("not JSON (it is nested too deeply)") from None
+    except ValueError as problem:
+        raise StateFileRefused(f"not JSON ({problem})") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+# Strict JSON: `NaN` and `Infinity`, which the standard library would read, are refused.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def log_loaded(path: str | Path, state: dict[str, Any]) -> None:

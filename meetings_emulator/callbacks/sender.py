@@ -3,7 +3,8 @@
 It posts the head of every room's queue in the `Outbox` (rooms in parallel, each room in
 order) and reports each attempt back, which decides between delivered, a retry on the
 emulator's clock, and given up. Each callback given up is logged once, as a warning, with
-its event, URL, attempts and last answer; each attempt, at debug.
+its event, URL, attempts and last answer; each attempt, at debug. Callbacks given up unsent
+because too many were pending are logged as one warning a burst, with how many.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class Sender:
         if self._closing:
             return
         outbox = self._outbox()
+        _log_dropped(outbox)
         for delivery in outbox.take_ready(MAX_PARALLEL - self._workers):
             self._workers += 1
             task = asyncio.create_task(self._work(outbox, delivery))
@@ -233,6 +235,19 @@ class Sender:
             if client is not None:
                 await client.aclose()
         self._client = self._proxy_client = None
+
+
+def _log_dropped(outbox: Outbox) -> None:
+    dropped = outbox.take_dropped()
+    if dropped:
+        log.warning(
+            "%d pending callback(s) given up unsent: more than %d were pending"
+            " (--max-pending-callbacks); %d in all",
+            dropped,
+            outbox.max_pending,
+            outbox.dropped,
+            extra={"dropped": dropped, "max_pending": outbox.max_pending, "in_all": outbox.dropped},
+        )
 
 
 def _answer(attempt: Attempt) -> str:

@@ -7,15 +7,23 @@ build one directly and drive the rules with no server at all.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from meetings_emulator.domain.auth import Authenticator, Principal
 from meetings_emulator.domain.clock import Clock
-from meetings_emulator.domain.events import EventLog
+from meetings_emulator.domain.events import (
+    Event,
+    EventLog,
+    RecordingEnded,
+    RecordingUploaded,
+    SessionEnded,
+    SessionStarted,
+)
 from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.logos import LogoStore
-from meetings_emulator.domain.models import DEFAULT_TENANT
+from meetings_emulator.domain.models import DEFAULT_TENANT, RecordingStatus, Room
 from meetings_emulator.domain.outbox import CallbackConfig, Outbox
 from meetings_emulator.domain.rooms import Rooms
 from meetings_emulator.domain.sessions import Sessions
@@ -55,14 +63,19 @@ class Emulator:
         # Who the emulator is to its callers: one application of one account.
         self.application_id = self.settings.application_id or self.ids.application_id
         self.account_id = self.settings.api_key or self.ids.account_id
-        self._callers: dict[str, Principal] = {}  # isolated tenants, by the caller that made them
         self._build_state(notify=None)
+        self._busy_known = True  # nothing yet: nothing in use
 
     def _build_state(self, notify: Callable[[], None] | None) -> None:
         self.timers = Timers()
         self.events = EventLog()
         self.callbacks = Outbox(
-            self.clock, self.ids, self.timers, self.callback_config, self.settings.own_url
+            self.clock,
+            self.ids,
+            self.timers,
+            self.callback_config,
+            self.settings.own_url,
+            max_pending=self.settings.max_pending_callbacks,
         )
         if notify is not None:
             self.callbacks.notify = notify
@@ -76,7 +89,15 @@ class Emulator:
             max_rooms=self.settings.max_rooms,
             on_event=self.events,
             themes=self.themes,
+            retention=timedelta(seconds=self.settings.room_retention),
         )
+        # Rooms in use, by id: how many live sessions and recordings awaiting upload each
+        # has. A gone room in use is not forgotten (its people can still leave, its
+        # recording be uploaded, and a snapshot of it be read back).
+        self._busy: Counter[str] = Counter()
+        self._busy_known = False  # after a reset: made from the sessions when first asked
+        self.events.subscribe(self._note_use)
+        self.rooms.in_use = self._in_use
         self.sessions = Sessions(
             self.clock,
             self.ids,
@@ -85,6 +106,31 @@ class Emulator:
             on_event=self.events,
             upload_delay=timedelta(seconds=self.settings.recording_upload_delay),
         )
+
+    def _note_use(self, event: Event) -> None:
+        kind = type(event)
+        if kind is SessionStarted or kind is RecordingEnded:
+            self._busy[event.room.id] += 1
+        elif kind is SessionEnded or kind is RecordingUploaded:
+            room_id = event.room.id
+            left = self._busy[room_id] - 1
+            if left > 0:
+                self._busy[room_id] = left
+            else:
+                self._busy.pop(room_id, None)
+
+    def _in_use(self, room: Room) -> bool:
+        if not self._busy_known:  # state restored from a snapshot: its events never came
+            state = self.sessions.export()
+            busy: Counter[str] = Counter()
+            for session in state["sessions"]:
+                if session.get("ended_at") is None:
+                    busy[session["room_id"]] += 1
+            for recording in state["recordings"]:
+                if recording["status"] == RecordingStatus.STOPPED:
+                    busy[recording["room_id"]] += 1
+            self._busy, self._busy_known = busy, True
+        return self._busy[room.id] > 0
 
     # -- tenants ------------------------------------------------------------------------
 
@@ -95,9 +141,9 @@ class Emulator:
                 return tenant["name"]
         if self.settings.tenancy != "isolated":
             return DEFAULT_TENANT
-        name = f"{principal.kind}:{principal.id}"
-        self._callers.setdefault(name, principal)
-        return name
+        # The name says who the caller is: nothing is kept per caller (a flood of made-up
+        # keys leaves nothing behind, and a reset has nothing of theirs to forget).
+        return f"{principal.kind}{_CALLER_MARK}{principal.id}"
 
     def _identify(self, tenant: str) -> Application:
         """The application and account a tenant is, as themes and PATCH /applications show."""
@@ -109,16 +155,18 @@ class Emulator:
                 named.get("application_id") or _derived_uuid(tenant),
                 named.get("api_key") or _derived_account(tenant),
             )
-        caller = self._callers.get(tenant)
-        if caller is not None and caller.kind == "application":
-            return Application(caller.id, _derived_account(tenant))
-        if caller is not None:
-            return Application(_derived_uuid(tenant), caller.id)
+        kind, mark, caller = tenant.partition(_CALLER_MARK)
+        if mark and kind == "application":
+            return Application(caller, _derived_account(tenant))
+        if mark and kind == "api_key":
+            return Application(_derived_uuid(tenant), caller)
         return Application(_derived_uuid(tenant), _derived_account(tenant))
 
     def now(self) -> datetime:
-        """Emulator time, once every transition due by then has happened."""
+        """Emulator time, once every transition due by then has happened (rooms restored
+        from a snapshot included)."""
         now = self.clock.now()
+        self.rooms.catch_up()
         self.timers.run_until(now)
         return now
 
@@ -141,6 +189,7 @@ class Emulator:
 
 
 _TENANT_KEYS = {"api_key": "api_key", "application": "application_id"}
+_CALLER_MARK = ":"  # an isolated tenant's name: the caller's kind, this, the caller's id
 
 
 def _derived_uuid(name: str) -> str:

@@ -22,11 +22,16 @@ The S3 upload rules (checked in this order; the status is 400 unless noted):
 - Every field the policy names must match it (`key`, `Content-Type`): 403 `AccessDenied`.
 - The file may be at most `MAX_UPLOAD_BYTES` (5 MiB): `EntityTooLarge`.
 A new upload under a key replaces the old one. A temporary upload is gone
-`TEMP_UPLOAD_LIFETIME` (one hour) after it was made, as under the bucket's lifecycle rule.
+`TEMP_UPLOAD_LIFETIME` (one hour) after it was made, as under the bucket's lifecycle rule,
+or sooner when the temporary uploads held pass `MAX_TEMP_UPLOAD_BYTES` (the oldest go
+first). Each key belongs to the tenant whose call handed out its form: the store remembers
+the last `MAX_ISSUED_KEYS` keys it handed out, for as long as their forms live.
 
 The finalize rules, from the public "Uploading Icons and Logos" guide; every problem of
 every key is reported, and nothing changes unless all keys pass:
-- The key must name a temporary upload that is still there: `key_not_found`.
+- The key must name a temporary upload that is still there, made with a form handed out to
+  the tenant finalizing it (another tenant's key is as unknown as a missing one):
+  `key_not_found`.
 - At most `MAX_LOGO_BYTES` (1 MiB): `exceeds_size`.
 - A PNG that decodes: `type`.
 - `white` and `colored` logos: width and height each 1-300 px. A favicon: square,
@@ -56,6 +61,7 @@ from meetings_emulator.domain.clock import Clock
 from meetings_emulator.domain.errors import BadRequestError
 from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.isotime import format_iso, parse_iso
+from meetings_emulator.domain.models import DEFAULT_TENANT
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -75,6 +81,10 @@ FORM_LIFETIME = timedelta(hours=1)
 TEMP_UPLOAD_LIFETIME = timedelta(hours=1)
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # the policy's content-length-range
 MAX_LOGO_BYTES = 1024 * 1024  # the guide's "Maximum size: 1MB"
+# What the temporary uploads may hold in all; past it the oldest are dropped, as if expired.
+MAX_TEMP_UPLOAD_BYTES = 64 * 1024 * 1024
+# Upload keys handed out and remembered (with their tenant) while their forms live.
+MAX_ISSUED_KEYS = 30_000
 
 # Dimension bounds, inclusive, from the guide ("Logo: Dimensions: 1 px - 300 px";
 # "Favicon: 16 x 16 - 32 x 32 and must be square"). The guide gives one range for logos;
@@ -177,6 +187,7 @@ class _Upload:
     data: bytes
     filename: str | None
     uploaded_at: datetime
+    tenant: str | None  # whose form named the key; None: a key this store did not hand out
 
 
 class LogoStore:
@@ -187,7 +198,9 @@ class LogoStore:
         self._ids = ids
         self._secret = secret
         self._lock = threading.Lock()
-        self._uploads: dict[str, _Upload] = {}  # temporary key -> upload
+        self._uploads: dict[str, _Upload] = {}  # temporary key -> upload, oldest first
+        self._upload_bytes = 0  # what `_uploads` holds in all
+        self._issued: dict[str, tuple[str, datetime]] = {}  # key -> (tenant, form expiry)
         self._images: dict[str, bytes] = {}  # permanent key -> PNG bytes
         # Temporary credentials of the kind the live forms carry, fixed for this store.
         digest = self._digest(b"access-key")
@@ -198,16 +211,19 @@ class LogoStore:
 
     # -- the upload forms ---------------------------------------------------------------
 
-    def upload_forms(self, base_url: str) -> list[dict[str, Any]]:
-        """One presigned POST form per logo type, shaped as the live API's."""
+    def upload_forms(self, base_url: str, tenant: str = DEFAULT_TENANT) -> list[dict[str, Any]]:
+        """One presigned POST form per logo type, shaped as the live API's; their keys
+        belong to `tenant`."""
         now = self._clock.now()
         url = base_url.rstrip("/") + UPLOAD_PATH
         amz_date = f"{now:%Y%m%dT%H%M%SZ}"
         credential = f"{self.access_key_id}/{now:%Y%m%d}/{REGION}/s3/aws4_request"
         forms = []
         with self._lock:
+            self._forget_issued(now)
             for logo_type in LOGO_TYPES:
                 key = f"{TEMP_PREFIX}{logo_type}/{self._ids.uuid()}"
+                self._issued[key] = (tenant, now + FORM_LIFETIME)
                 policy = self._policy(key, now + FORM_LIFETIME)
                 fields = {
                     "Content-Type": CONTENT_TYPE,
@@ -223,6 +239,15 @@ class LogoStore:
                 }
                 forms.append({"url": url, "fields": fields})
         return forms
+
+    def _forget_issued(self, now: datetime) -> None:
+        """Forget the keys whose forms have expired (they were handed out in time order),
+        and the oldest past `MAX_ISSUED_KEYS - len(LOGO_TYPES)`."""
+        issued = self._issued
+        for key, (_, expires) in list(issued.items()):
+            if expires > now and len(issued) <= MAX_ISSUED_KEYS - len(LOGO_TYPES):
+                break
+            del issued[key]
 
     def _policy(self, key: str, expiration: datetime) -> str:
         document = {
@@ -286,8 +311,35 @@ class LogoStore:
         for condition in policy.get("conditions", []):
             self._check_condition(condition, lower, len(file))
         key = lower["key"]
+        now = self._clock.now()
         with self._lock:
-            self._uploads[key] = _Upload(file, filename, self._clock.now())
+            issued = self._issued.get(key)
+            self._drop_expired()
+            previous = self._uploads.pop(key, None)
+            if previous is not None:
+                self._upload_bytes -= len(previous.data)
+            self._uploads[key] = _Upload(file, filename, now, issued[0] if issued else None)
+            self._upload_bytes += len(file)
+            while self._upload_bytes > MAX_TEMP_UPLOAD_BYTES:  # the oldest go first
+                self._drop(next(iter(self._uploads)))
+
+    def too_large(self, proposed: int | None = None) -> S3Error:
+        """S3's refusal of a body past what the policy's content-length-range allows
+        (`proposed`: its size, when the request announced it)."""
+        details = {} if proposed is None else {"ProposedSize": str(proposed)}
+        details["MaxSizeAllowed"] = str(MAX_UPLOAD_BYTES)
+        return self._error(
+            "EntityTooLarge",
+            "Your proposed upload exceeds the maximum allowed size",
+            details=details,
+        )
+
+    def malformed(self) -> S3Error:
+        """S3's refusal of a body that is no multipart form it can read."""
+        return self._error(
+            "MalformedPOSTRequest",
+            "The body of your POST request is not well-formed multipart/form-data.",
+        )
 
     def _read_policy(self, text: str) -> dict[str, Any]:
         try:
@@ -342,11 +394,14 @@ class LogoStore:
 
     # -- finalizing ---------------------------------------------------------------------
 
-    def finalize(self, theme_id: str, keys: list[str]) -> dict[str, tuple[str, str]]:
-        """Make the uploads under `keys` permanent for `theme_id`.
+    def finalize(
+        self, theme_id: str, keys: list[str], tenant: str = DEFAULT_TENANT
+    ) -> dict[str, tuple[str, str]]:
+        """Make the uploads under `keys` permanent for `theme_id`, a theme of `tenant`.
 
         Returns `{logo_type: (permanent key, content type)}`, or raises `LogosInvalid` with
-        every problem found, leaving everything as it was.
+        every problem found, leaving everything as it was. An upload under a key handed
+        out to another tenant is not found.
         """
         with self._lock:
             self._drop_expired()
@@ -355,6 +410,8 @@ class LogoStore:
             for key in keys:
                 match = TEMP_KEY.fullmatch(key) if isinstance(key, str) else None
                 upload = self._uploads.get(key) if match else None
+                if upload is not None and upload.tenant != tenant:
+                    upload = None
                 if match is None or upload is None:
                     problems.append(LogoProblem(str(key), "key_not_found"))
                     continue
@@ -366,7 +423,7 @@ class LogoStore:
                 raise LogosInvalid(problems)
             data = {key: self._uploads[key].data for key in chosen.values()}
             for key in keys:
-                self._uploads.pop(key, None)  # every key named is used up, winners or not
+                self._drop(key)  # every key named is used up, winners or not
             result = {}
             for logo_type, key in chosen.items():
                 permanent = f"logos/{theme_id}/{logo_type}/{self._ids.uuid()}.png"
@@ -377,7 +434,12 @@ class LogoStore:
     def _drop_expired(self) -> None:
         cutoff = self._clock.now() - TEMP_UPLOAD_LIFETIME
         for key in [k for k, upload in self._uploads.items() if upload.uploaded_at < cutoff]:
-            del self._uploads[key]
+            self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        upload = self._uploads.pop(key, None)
+        if upload is not None:
+            self._upload_bytes -= len(upload.data)
 
     # -- serving ------------------------------------------------------------------------
 

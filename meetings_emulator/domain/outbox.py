@@ -13,6 +13,12 @@ timeout, a connection error, 5xx, 408, 429) is retried after an exponential, jit
 delay measured on the emulator's clock, so a test moves the clock to make retries happen;
 other answers end the delivery. The rooms whose head may be sent are kept on a ready
 queue, so a burst of N callbacks costs N, not N * rooms.
+
+Both queues are bounded. At most `max_pending` deliveries wait to be delivered or given up
+(queued or retrying): past that, the oldest not in flight are given up unsent, each with a
+note in place of an attempt, and counted (`dropped`). The log keeps the latest `keep`
+finished entries, and any not finished yet: a retry that waits for a frozen clock does not
+hold every later entry in the log.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ EVENT_HEADER = "X-Meetings-Event"
 METADATA_HEADER = "X-Meetings-Room-Metadata"
 SIGNATURE_HEADER = "X-Meetings-Signature"
 KEEP_DELIVERIES = 10_000
+DEFAULT_MAX_PENDING = 10_000
+# Past `keep`, finished entries behind one still pending are forgotten once this many more
+# have piled up (one pass over the pending ones, for many entries logged).
+LOG_SLACK = 1_000
 
 
 class DeliveryStatus(StrEnum):
@@ -220,6 +230,7 @@ class Outbox:
         own_url: str,
         *,
         keep: int = KEEP_DELIVERIES,
+        max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         self._clock = clock
         self._ids = ids
@@ -234,6 +245,11 @@ class Outbox:
         self._queues: dict[str, deque[Delivery]] = {}  # per room, what is still to send
         self._ready: deque[str] = deque()  # rooms whose queue's head may be sendable now
         self._in_flight: set[Delivery] = set()
+        self._max_pending = max_pending
+        self._pending_count = 0  # deliveries neither delivered nor given up
+        self._pending_order: deque[Delivery] = deque()  # oldest first; finished ones linger
+        self.dropped = 0  # given up unsent, past `max_pending`
+        self._dropped_unreported = 0
         # Told whenever a delivery may be sent; the sender sets it.
         self.notify: Callable[[], None] = lambda: None
 
@@ -272,16 +288,61 @@ class Outbox:
             event.at,
         )
         with self._lock:
-            queue = self._queues.get(room.id)
-            if queue is None:
-                self._queues[room.id] = deque((delivery,))
-                self._ready.append(room.id)
-            else:
-                queue.append(delivery)
+            self._enqueue(delivery)
             self._add_to_log(delivery)
             self._changed.notify_all()
         self.notify()
         return delivery
+
+    def _enqueue(self, delivery: Delivery) -> None:
+        """Queue a delivery behind its room's; past `max_pending`, give up the oldest."""
+        queue = self._queues.get(delivery.room_id)
+        if queue is None:
+            self._queues[delivery.room_id] = deque((delivery,))
+            self._ready.append(delivery.room_id)
+        else:
+            queue.append(delivery)
+        self._pending_count += 1
+        order = self._pending_order
+        order.append(delivery)
+        if self._pending_count > self._max_pending:
+            self._drop_oldest(delivery.created_at)
+        elif len(order) > 2 * self._pending_count + 1024:  # mostly finished: tidy up
+            self._pending_order = deque(d for d in order if d.status not in FINISHED)
+
+    def _drop_oldest(self, at: datetime) -> None:
+        """Give up the oldest pending deliveries, unsent, until `max_pending` are left (one
+        in flight is left to its attempt)."""
+        order, held = self._pending_order, []
+        note = (
+            f"given up unsent: more than {self._max_pending} callbacks were pending"
+            " (--max-pending-callbacks)"
+        )
+        while self._pending_count > self._max_pending and order:
+            oldest = order.popleft()
+            if oldest.status in FINISHED:
+                continue
+            if oldest in self._in_flight:
+                held.append(oldest)
+                continue
+            queue = self._queues.get(oldest.room_id)
+            if queue and queue[0] is not oldest:
+                queue.remove(oldest)  # behind its room's head: taken out of the queue
+            oldest.attempts.append(Attempt(at, None, note, 0.0))
+            self._finish(oldest, DeliveryStatus.FAILED, at)
+            self.dropped += 1
+            self._dropped_unreported += 1
+        order.extendleft(reversed(held))
+
+    def take_dropped(self) -> int:
+        """How many were given up unsent since the last call (for one log line a burst)."""
+        with self._lock:
+            count, self._dropped_unreported = self._dropped_unreported, 0
+            return count
+
+    @property
+    def max_pending(self) -> int:
+        return self._max_pending
 
     def _log_undelivered(self, event: Event) -> Delivery:
         # The payload of `room:expired` is made when read, from the room, which no longer
@@ -332,12 +393,21 @@ class Outbox:
             self._forget_old()
 
     def _forget_old(self) -> None:
-        log = self._log
-        while len(log) > self._keep:
-            oldest = log[0]
-            if oldest.status not in FINISHED:
-                break
+        log, keep = self._log, self._keep
+        while len(log) > keep and log[0].status in FINISHED:
             self._unlog(log.popleft())
+        if len(log) <= keep + LOG_SLACK:
+            return
+        # Entries not finished yet lead the log: keep them, in order, and forget the
+        # oldest finished entries behind them.
+        held: list[Delivery] = []
+        while log and len(log) + len(held) > keep:
+            oldest = log.popleft()
+            if oldest.status in FINISHED:
+                self._unlog(oldest)
+            else:
+                held.append(oldest)
+        log.extendleft(reversed(held))
 
     def _unlog(self, entry: Delivery) -> None:
         entry._logged = False
@@ -399,6 +469,8 @@ class Outbox:
         self.notify()
 
     def _finish(self, delivery: Delivery, status: DeliveryStatus, at: datetime) -> None:
+        if delivery.status not in FINISHED:
+            self._pending_count -= 1
         delivery.status = status
         delivery.finished_at = at
         delivery.next_attempt_at = None
@@ -487,7 +559,55 @@ class Outbox:
         """Send a finished delivery once more (same event id), behind its room's queue."""
         if delivery.url is None:
             raise ValueError("no URL to deliver to")
-        again = Delivery(
+        again = self._again(delivery, self._clock.now())
+        with self._lock:
+            if delivery._logged:
+                self._log.remove(delivery)
+                self._unlog(delivery)
+            self._enqueue(again)
+            self._add_to_log(again)
+            self._changed.notify_all()
+        self.notify()
+        return again
+
+    def redeliver_all(
+        self,
+        *,
+        status: DeliveryStatus = DeliveryStatus.FAILED,
+        room_id: str | None = None,
+        event: str | None = None,
+    ) -> list[Delivery]:
+        """Send again every logged delivery in `status` (failed, or delivered), of `room_id`
+        and `event` when given: oldest first, so each room's go in their order."""
+        if status not in (DeliveryStatus.FAILED, DeliveryStatus.DELIVERED):
+            raise ValueError("only finished deliveries with a URL can be sent again")
+        now = self._clock.now()
+        with self._lock:
+            chosen = [
+                d
+                for d in self._log
+                if d.status == status
+                and d.url is not None
+                and (room_id is None or d.room_id == room_id)
+                and (event is None or d.event == event)
+            ]
+            if not chosen:
+                return []
+            leaving = {id(d) for d in chosen}
+            self._log = deque(d for d in self._log if id(d) not in leaving)
+            again = []
+            for delivery in chosen:
+                self._unlog(delivery)
+                copy = self._again(delivery, now)
+                self._enqueue(copy)
+                self._add_to_log(copy)
+                again.append(copy)
+            self._changed.notify_all()
+        self.notify()
+        return again
+
+    def _again(self, delivery: Delivery, now: datetime) -> Delivery:
+        return Delivery(
             delivery.id,
             delivery.event,
             delivery.room_id,
@@ -495,22 +615,8 @@ class Outbox:
             delivery.payload,
             delivery.body,
             delivery.headers,
-            self._clock.now(),
+            now,
         )
-        with self._lock:
-            queue = self._queues.get(again.room_id)
-            if queue is None:
-                self._queues[again.room_id] = deque((again,))
-                self._ready.append(again.room_id)
-            else:
-                queue.append(again)
-            if delivery._logged:
-                self._log.remove(delivery)
-                self._unlog(delivery)
-            self._add_to_log(again)
-            self._changed.notify_all()
-        self.notify()
-        return again
 
     def reconfigure(self, config: CallbackConfig) -> None:
         with self._lock:

@@ -5,14 +5,17 @@ The rules, in the API's terms:
 - A long-term room is available until `expires_at`, which must lie more than 10 minutes
   and at most five years ahead.
 - An expired or deleted room stays readable, with `is_available: false`; its meeting code
-  is free again.
+  is free again. Once it has been gone for `retention` (emulator time), it is forgotten: it
+  leaves the listings, and reading it answers 404, as for an id never given. One still in
+  use then (its meeting goes on, a recording is still to be uploaded) is kept a retention
+  longer, and so on.
 - Only long-term rooms can be updated, and only while they are available.
 - A tenant may hold `max_rooms` available rooms at once (1000 on the live service).
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -42,7 +45,8 @@ from meetings_emulator.domain.models import (
     Unavailability,
 )
 from meetings_emulator.domain.pagination import SerialIndex
-from meetings_emulator.domain.plain import plain, when
+from meetings_emulator.domain.plain import plain
+from meetings_emulator.domain.snapshot_check import saved_instant
 from meetings_emulator.domain.themes import Themes
 from meetings_emulator.domain.timers import Timer, Timers
 
@@ -50,6 +54,10 @@ INSTANT_ROOM_LIFETIME = timedelta(minutes=10)
 MIN_EXPIRY_LEAD = timedelta(minutes=10)
 MAX_EXPIRY_YEARS = 5
 DEFAULT_MAX_ROOMS = 1000
+DEFAULT_RETENTION = timedelta(days=1)
+# Forgetting more rooms than this at once makes each listing anew, rather than taking each
+# room out of it (each of which moves the rest of the listing).
+REBUILD_AT = 256
 
 
 EventSink = Callable[[Event], None]
@@ -67,6 +75,7 @@ class Rooms:
         max_rooms: int = DEFAULT_MAX_ROOMS,
         on_event: EventSink | None = None,
         themes: Themes | None = None,
+        retention: timedelta | None = DEFAULT_RETENTION,
     ) -> None:
         self._clock = clock
         self._ids = ids
@@ -83,6 +92,18 @@ class Rooms:
         self._available = 0
         self._available_in: Counter[str] = Counter()
         self._expire_on_time = self.expire_now  # one bound method shared by every expiry timer
+        # The latest room given each meeting code: while a room is available, no later one
+        # gets its code, so this is the available room holding a code, if any.
+        self._by_code: dict[str, Room] = {}
+        # Gone rooms, with when they went, in that order, until they are forgotten.
+        self.retention = retention
+        self._gone: deque[tuple[datetime, Room]] = deque()
+        self._forget_timer: Timer | None = None
+        # Whether a gone room is still in use (a meeting on, a recording to upload): it is
+        # kept then, and looked at again a retention later. The emulator tells.
+        self.in_use: Callable[[Room], bool] = lambda _room: False
+        # Rooms known to `_by_code` and `_gone` (all, but those a snapshot restored).
+        self._tracked = 0
 
     # -- time ---------------------------------------------------------------------------
 
@@ -112,6 +133,13 @@ class Rooms:
 
     def available_in(self, tenant: str) -> int:
         return self._available_in[tenant]
+
+    def by_code(self, code: str) -> Room | None:
+        """The room a meeting code opens: the available room holding it, else the latest
+        room that held it (none once that one is forgotten)."""
+        self.now()
+        self.catch_up()
+        return self._by_code.get(code)
 
     def all(self) -> list[Room]:
         return self._index.rooms()
@@ -161,6 +189,8 @@ class Rooms:
             listing = self._tenant_index[tenant] = SerialIndex()
         listing.add(room)
         self._codes_in_use.add(room.meeting_code)
+        self._by_code[room.meeting_code] = room
+        self._tracked += 1
         self._available += 1
         self._available_in[tenant] += 1
         self._schedule_expiry(room)
@@ -235,8 +265,9 @@ class Rooms:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Take back what `export` gave; expiry timers are armed again."""
-        for data in state["rooms"]:
+        """Take back what `export` gave (checked by `snapshot_check`); expiry timers are
+        armed again."""
+        for data in sorted(state["rooms"], key=lambda room: room["serial"]):
             room = room_from(data)
             self._by_id[room.id] = room
             self._index.add(room)
@@ -248,9 +279,9 @@ class Rooms:
             if self._themes is not None:
                 self._themes.attach(room)
         self._next_serial = state["next_serial"]
-        for room_id, due in state["expiry"].items():
+        for room_id, due in state.get("expiry", {}).items():
             room = self._by_id[room_id]
-            self._schedule(room, datetime.fromisoformat(due))
+            self._schedule(room, _saved(due))
 
     def host_token(self, room: Room) -> str:
         """The host link's participant token as a read shows it. The live service issued one
@@ -317,31 +348,137 @@ class Rooms:
         self._available_in[room.tenant] -= 1
         self._codes_in_use.discard(room.meeting_code)
         self.hold_expiry(room)
+        self._gone.append((at, room))
+        if self._forget_timer is None:
+            self._arm_forgetting()
         self._on_event(RoomExpired(room, at, reason))
+
+    # -- forgetting gone rooms ------------------------------------------------------------
+
+    def _arm_forgetting(self) -> None:
+        """A timer for when the room gone longest is due to be forgotten."""
+        if self._forget_timer is not None:
+            self._forget_timer.cancel()
+            self._forget_timer = None
+        if self.retention is None or not self._gone:
+            return
+        due = self._gone[0][0] + self.retention
+        self._forget_timer = self._timers.schedule(due, self._forget_due)
+
+    def _forget_due(self, at: datetime) -> None:
+        """Forget every room gone for `retention` by now. A clock move may run this long
+        after `at`: the rooms due since go at once, not one timer each."""
+        self._forget_timer = None
+        if self.retention is None:
+            return
+        self.catch_up()
+        now = max(at, self._clock.now())
+        cutoff = now - self.retention
+        gone, leaving, busy = self._gone, [], []
+        while gone and gone[0][0] <= cutoff:
+            room = gone.popleft()[1]
+            if room.is_available or self._by_id.get(room.id) is not room:
+                continue
+            if self.in_use(room):
+                busy.append((now, room))
+            else:
+                leaving.append(room)
+        gone.extend(busy)
+        if leaving:
+            self._forget(leaving)
+        self._arm_forgetting()
+
+    def _forget(self, rooms: list[Room]) -> None:
+        """Take gone rooms out of every lookup and listing."""
+        by_id, by_code = self._by_id, self._by_code
+        for room in rooms:
+            del by_id[room.id]
+            if by_code.get(room.meeting_code) is room:
+                del by_code[room.meeting_code]
+            self.hold_expiry(room)
+            if self._themes is not None:
+                self._themes.detach(room, room.settings.theme_id)
+        self._tracked -= len(rooms)
+        tenants: dict[str, list[Room]] = {}
+        for room in rooms:
+            tenants.setdefault(room.tenant, []).append(room)
+        self._index = _without(self._index, rooms)
+        for tenant, theirs in tenants.items():
+            listing = _without(self._tenant_index[tenant], theirs)
+            if len(listing):
+                self._tenant_index[tenant] = listing
+            else:
+                del self._tenant_index[tenant]
+                if not self._available_in[tenant]:
+                    del self._available_in[tenant]
+
+    def catch_up(self) -> None:
+        """Bring rooms restored from a snapshot under the meeting-code lookup and the
+        retention rule (a deleted room's time of deletion is not saved: it counts from now).
+        Costs nothing once done."""
+        if self._tracked == len(self._by_id):
+            return
+        now = self._clock.now()
+        self._by_code = {room.meeting_code: room for room in self._index.rooms()}
+        gone = [
+            (room.expires_at if room.unavailable is Unavailability.EXPIRED else now, room)
+            for room in self._by_id.values()
+            if not room.is_available
+        ]
+        gone.sort(key=lambda entry: (entry[0], entry[1].serial))
+        self._gone = deque(gone)
+        self._tracked = len(self._by_id)
+        self._arm_forgetting()
+
+
+# How a room's saved settings become values again; a setting left out keeps its default.
+SETTINGS_READERS: dict[str, Callable[[Any], Any]] = {
+    "type": RoomType,
+    "expires_at": saved_instant,
+    "recording_options": lambda flags: RecordingOptions(**flags),
+    "join_approval_level": JoinApprovalLevel,
+    "microphone_state": MicrophoneState,
+    "callback_urls": lambda urls: None if urls is None else dict(urls),
+    "available_features": lambda flags: AvailableFeatures(**flags),
+}
+
+
+def _without(index: SerialIndex, rooms: list[Room]) -> SerialIndex:
+    """The listing less `rooms`: taken out one by one, or made anew for many."""
+    if len(rooms) <= REBUILD_AT:
+        for room in rooms:
+            index.remove(room)
+        return index
+    leaving = {id(room) for room in rooms}
+    kept = SerialIndex()
+    for room in index.rooms():
+        if id(room) not in leaving:
+            kept.add(room)
+    return kept
 
 
 def room_from(data: dict[str, Any]) -> Room:
-    settings = dict(data["settings"])
-    settings.update(
-        type=RoomType(settings["type"]),
-        expires_at=when(settings["expires_at"]),
-        recording_options=RecordingOptions(**settings["recording_options"]),
-        join_approval_level=JoinApprovalLevel(settings["join_approval_level"]),
-        microphone_state=MicrophoneState(settings["microphone_state"]),
-        available_features=AvailableFeatures(**settings["available_features"]),
-    )
-    created_at, expires_at = when(data["created_at"]), when(data["expires_at"])
-    assert created_at is not None
-    assert expires_at is not None
+    """A room of a checked snapshot."""
+    settings = {
+        key: SETTINGS_READERS[key](value) if key in SETTINGS_READERS else value
+        for key, value in data["settings"].items()
+    }
+    unavailable = data.get("unavailable")
     return Room(
         **{
             **data,
-            "created_at": created_at,
-            "expires_at": expires_at,
+            "created_at": _saved(data["created_at"]),
+            "expires_at": _saved(data["expires_at"]),
             "settings": RoomSettings(**settings),
-            "unavailable": Unavailability(data["unavailable"]) if data["unavailable"] else None,
+            "unavailable": Unavailability(unavailable) if unavailable else None,
         }
     )
+
+
+def _saved(value: str) -> datetime:
+    moment = saved_instant(value)
+    assert moment is not None
+    return moment
 
 
 def _add_years(instant: datetime, years: int) -> datetime:

@@ -59,8 +59,9 @@ from meetings_emulator.domain.models import (
     Session,
     WaitingFor,
 )
-from meetings_emulator.domain.plain import plain, when
+from meetings_emulator.domain.plain import plain
 from meetings_emulator.domain.rooms import Rooms
+from meetings_emulator.domain.snapshot_check import saved_instant
 from meetings_emulator.domain.timers import Timers
 
 EMPTY_ROOM_LIFETIME = timedelta(minutes=10)
@@ -398,56 +399,69 @@ class Sessions:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Take back what `export` gave (rooms must be restored first); re-arm uploads."""
+        """Take back what `export` gave, checked by `snapshot_check` (rooms must be restored
+        first); re-arm uploads."""
         recordings = {r["id"]: _recording(r) for r in state["recordings"]}
         self._recordings = dict(recordings)
         for data in state["sessions"]:
             session = Session(
                 id=data["id"],
                 room_id=data["room_id"],
-                started_at=when(data["started_at"]),
-                ended_at=when(data["ended_at"]),
-                host_has_joined=data["host_has_joined"],
+                started_at=_saved(data["started_at"]),
+                ended_at=saved_instant(data.get("ended_at")),
+                host_has_joined=data.get("host_has_joined", False),
             )
-            for person in data["participants"]:
+            for person in data.get("participants", []):
                 participant = _participant(person)
                 session.participants[participant.id] = participant
-            session.recordings = [recordings[r] for r in data["recordings"] if r in recordings]
+            session.recordings = [
+                recordings[r] for r in data.get("recordings", []) if r in recordings
+            ]
             self._sessions[session.id] = session
             if session.is_live:
                 self._live[session.room_id] = session
-        for person in state["waiting"]:
+        for person in state.get("waiting", []):
             participant = _participant(person)
             self._waiting.setdefault(participant.room_id, {})[participant.id] = participant
-        self._met_before = set(state["met_before"])
+        self._met_before = set(state.get("met_before", []))
         for recording in recordings.values():
             if recording.status is RecordingStatus.STOPPED and recording.upload_due is not None:
                 room = self._rooms.get(recording.room_id)
                 self._schedule_upload(room, recording, recording.upload_due)
 
 
+# How a saved participant's or recording's fields become values again; a field left out
+# keeps its default.
+PARTICIPANT_READERS: dict[str, Callable[[Any], Any]] = {
+    "state": ParticipantState,
+    "waiting_for": lambda reason: WaitingFor(reason) if reason else None,
+    "arrived_at": saved_instant,
+    "joined_at": saved_instant,
+    "left_at": saved_instant,
+}
+RECORDING_READERS: dict[str, Callable[[Any], Any]] = {
+    "status": RecordingStatus,
+    "started_at": saved_instant,
+    "ended_at": saved_instant,
+    "uploaded_at": saved_instant,
+    "upload_due": saved_instant,
+    "paused_at": saved_instant,
+}
+
+
+def _read(data: dict[str, Any], readers: dict[str, Callable[[Any], Any]]) -> dict[str, Any]:
+    return {key: readers[key](value) if key in readers else value for key, value in data.items()}
+
+
 def _participant(data: dict[str, Any]) -> Participant:
-    return Participant(
-        **{
-            **data,
-            "state": ParticipantState(data["state"]),
-            "waiting_for": WaitingFor(data["waiting_for"]) if data["waiting_for"] else None,
-            "arrived_at": when(data["arrived_at"]),
-            "joined_at": when(data["joined_at"]),
-            "left_at": when(data["left_at"]),
-        }
-    )
+    return Participant(**_read(data, PARTICIPANT_READERS))
 
 
 def _recording(data: dict[str, Any]) -> Recording:
-    return Recording(
-        **{
-            **data,
-            "status": RecordingStatus(data["status"]),
-            "started_at": when(data["started_at"]),
-            "ended_at": when(data["ended_at"]),
-            "uploaded_at": when(data["uploaded_at"]),
-            "upload_due": when(data["upload_due"]),
-            "paused_at": when(data.get("paused_at")),
-        }
-    )
+    return Recording(**_read(data, RECORDING_READERS))
+
+
+def _saved(value: str) -> datetime:
+    moment = saved_instant(value)
+    assert moment is not None
+    return moment

@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meetings_emulator.domain.dialin import DEFAULT_DIAL_IN_NUMBERS
+from meetings_emulator.domain.outbox import DEFAULT_MAX_PENDING
 from meetings_emulator.domain.rooms import DEFAULT_MAX_ROOMS
 from meetings_emulator.domain.themes import DEFAULT_MAX_THEMES
 
 DEFAULT_LINKS_BASE = "https://meetings.vonage.com"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_REQUEST_TIMEOUT = 10.0
+DEFAULT_KEEP_ALIVE_TIMEOUT = 5.0
+DEFAULT_ROOM_RETENTION = 86_400.0  # one day of emulator time
 LOCAL_MEETING_PATH = "/meet"
 
 
@@ -41,6 +45,15 @@ class Settings:
     callback_base_delay: float = 1.0  # seconds of emulator time before the first retry
     callback_timeout: float = 5.0  # seconds of real time for one attempt
     shutdown_grace: float = 5.0  # seconds of real time for a last attempt at what is pending
+    # Callbacks not yet delivered nor given up, at most; past it the oldest are given up.
+    max_pending_callbacks: int = DEFAULT_MAX_PENDING
+    # Seconds of emulator time an expired or deleted room stays readable; then it is gone.
+    room_retention: float = DEFAULT_ROOM_RETENTION
+    # Seconds of real time a connection has to send a whole request (from its first byte,
+    # or from being opened), and an event stream's reader to take each message.
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    # Seconds of real time an idle kept-alive connection stays open between requests.
+    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT
     log_level: str = "info"
     # "shared": every caller sees one set of rooms and themes (the default);
     # "isolated": each api key (Basic) or application id (JWT) has its own.
@@ -52,6 +65,9 @@ class Settings:
     state_file: str | None = None
     # When set, the control plane (/_emulator/...) needs `Authorization: Bearer <token>`.
     control_token: str | None = None
+    # Host names requests may name besides the loopback names, any IP address, `host` and
+    # `public_url`'s host (DNS rebinding): exact names, `*.domain`, or `*` for any host.
+    allowed_hosts: tuple[str, ...] = ()
     # Rooms' guest and host links open the emulator's own meeting page (under /meet).
     local_links: bool = False
     # The CA that signed the emulator's certificate, when it serves HTTPS (see tls.py).

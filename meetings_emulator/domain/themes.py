@@ -206,12 +206,13 @@ class Themes:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Take back what `export` gave (before the rooms, which attach to their themes)."""
+        """Take back what `export` gave, checked by `snapshot_check` (before the rooms,
+        which attach to their themes)."""
         for data in state["themes"]:
-            theme = Theme(**data)
+            theme = Theme(**{**data, "logos": dict(data.get("logos", {}))})
             self._themes[theme.theme_id] = theme
             self._rooms[theme.theme_id] = SerialIndex()
-        for tenant, data in state["applications"].items():
+        for tenant, data in state.get("applications", {}).items():
             self._applications[tenant] = Application(**data)
 
     # -- rooms that use a theme -----------------------------------------------------------

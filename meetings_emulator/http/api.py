@@ -219,7 +219,8 @@ async def list_theme_rooms(request: Request) -> Response:
 
 @authenticated
 async def logo_upload_urls(request: Request) -> Response:
-    return json_response(emulator_of(request).logos.upload_forms(_own_base(request)))
+    forms = emulator_of(request).logos.upload_forms(_own_base(request), _tenant(request))
+    return json_response(forms)
 
 
 @authenticated
@@ -228,7 +229,7 @@ async def finalize_logos(request: Request) -> Response:
     theme = emulator.themes.get(request.path_params["theme_id"], _tenant(request))
     keys = parse_logo_keys(await read_json(request))
     try:
-        finalized = emulator.logos.finalize(theme.theme_id, keys)
+        finalized = emulator.logos.finalize(theme.theme_id, keys, _tenant(request))
     except LogosInvalid as invalid:
         raise invalid.to_error() from None
     emulator.themes.set_logos(theme.theme_id, {kind: key for kind, (key, _) in finalized.items()})

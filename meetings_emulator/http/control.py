@@ -7,12 +7,16 @@ None of this existed on the live API. It needs no credentials.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from starlette.requests import Request
+from starlette.datastructures import FormData
+from starlette.formparsers import FormParser, MultiPartParser
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute
 
@@ -24,7 +28,7 @@ from meetings_emulator.domain.isotime import format_iso, parse_iso
 from meetings_emulator.domain.logos import CONTENT_TYPE as LOGO_TYPE
 from meetings_emulator.domain.logos import LOGO_PATH, MAX_UPLOAD_BYTES, UPLOAD_PATH, S3Error
 from meetings_emulator.domain.models import RecordingStatus
-from meetings_emulator.domain.outbox import FINISHED
+from meetings_emulator.domain.outbox import FINISHED, DeliveryStatus
 from meetings_emulator.domain.payloads import RECORDING_DOWNLOAD_PATH
 from meetings_emulator.http import openapi
 from meetings_emulator.http.media import RECORDING_MP4_TYPE, recording_mp4
@@ -65,6 +69,7 @@ async def health(request: Request) -> Response:
             "now": format_iso(emulator.now()),
             "rooms": len(emulator.rooms),
             "available_rooms": emulator.rooms.available_count,
+            "callbacks_dropped": emulator.callbacks.dropped,
         }
     )
 
@@ -234,7 +239,8 @@ async def save_snapshot(request: Request) -> Response:
     if path is None:
         raise ConflictError("No state file: start the emulator with --state-file PATH")
     state = snapshot.export_state(emulator)
-    await asyncio.to_thread(statefile.save, path, state)
+    # On the saves' own thread: the default executor may be full of long waits (flushes).
+    await asyncio.get_running_loop().run_in_executor(statefile.saver(), statefile.save, path, state)
     return json_response(
         {"saved": path, "saved_at": state["saved_at"], "rooms": len(state["rooms"]["rooms"])}
     )
@@ -257,10 +263,46 @@ async def docs(_request: Request) -> Response:
 
 # -- the logo bucket: S3 POST-form uploads, and finalized images -------------------------
 
-# Room for the form's other fields around the largest file the policy allows.
+# Room for the form's other fields around the largest file the policy allows: the most a
+# body may hold, announced or chunked. Past it the upload is refused as S3 refuses it.
 UPLOAD_BODY_LIMIT = MAX_UPLOAD_BYTES + 64 * 1024
 UPLOAD_MAX_PARTS = 50
 UPLOAD_FIELD_LIMIT = 16 * 1024
+
+
+class _InMemoryParts(MultiPartParser):
+    """Starlette's multipart parser, keeping file parts in memory: the body it reads stops
+    at `UPLOAD_BODY_LIMIT`, so no part is ever spooled to a temporary file."""
+
+    spool_max_size = UPLOAD_BODY_LIMIT
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _bounded_body(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it comes, ended by `_BodyTooLarge` past `UPLOAD_BODY_LIMIT`."""
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > UPLOAD_BODY_LIMIT:
+            raise _BodyTooLarge()
+        yield chunk
+
+
+async def _read_form(request: Request) -> FormData:
+    """The upload's form, multipart or URL-encoded (anything else holds no field), read
+    within `UPLOAD_BODY_LIMIT`."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    async with contextlib.aclosing(_bounded_body(request)) as body:
+        if media_type == "multipart/form-data":
+            return await _InMemoryParts(
+                request.headers, body, max_files=UPLOAD_MAX_PARTS, max_fields=UPLOAD_MAX_PARTS
+            ).parse()
+        if media_type == "application/x-www-form-urlencoded":
+            return await FormParser(request.headers, body, max_fields=UPLOAD_MAX_PARTS).parse()
+    return FormData()
 
 
 def _s3_error(error: S3Error) -> Response:
@@ -271,22 +313,21 @@ async def upload_logo(request: Request) -> Response:
     """A presigned POST, as S3 takes it: the form's fields, then `file`; 204 when stored.
 
     An `Authorization` header (the Node SDK sends its JWT) is ignored, as the policy is
-    what authorizes the upload."""
+    what authorizes the upload. A body past `UPLOAD_BODY_LIMIT`, announced or not, is
+    refused with S3's `EntityTooLarge` as soon as it passes the limit."""
     logos = emulator_of(request).logos
     declared = request.headers.get("content-length", "")
     try:
         if declared.isdigit() and int(declared) > UPLOAD_BODY_LIMIT:
-            raise S3Error(
-                "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", 400
-            )
+            raise logos.too_large(int(declared))
         try:
-            form = await request.form(max_files=UPLOAD_MAX_PARTS, max_fields=UPLOAD_MAX_PARTS)
-        except Exception:
-            raise S3Error(
-                "MalformedPOSTRequest",
-                "The body of your POST request is not well-formed multipart/form-data.",
-                400,
-            ) from None
+            form = await _read_form(request)
+        except _BodyTooLarge:
+            raise logos.too_large() from None
+        except ClientDisconnect:
+            raise
+        except Exception:  # the parsers' many ways of saying the form is not one
+            raise logos.malformed() from None
         try:
             fields: dict[str, str] = {}
             data = filename = None
@@ -342,6 +383,26 @@ async def redeliver(request: Request) -> Response:
     return json_response(delivery_json(callbacks.redeliver(delivery)), 202)
 
 
+REDELIVER_FILTERS = ("status", "room_id", "event")
+REDELIVERABLE = (DeliveryStatus.FAILED, DeliveryStatus.DELIVERED)
+
+
+async def redeliver_all(request: Request) -> Response:
+    """Send again every `failed` callback (or `?status=delivered`), of `room_id` and `event`
+    when given, oldest first; answer how many."""
+    query = request.query_params
+    problems = [f'"{key}" is not allowed' for key in query if key not in REDELIVER_FILTERS]
+    status = query.get("status", DeliveryStatus.FAILED)
+    if status not in REDELIVERABLE:
+        problems.append('"status" must be failed or delivered')
+    if problems:
+        raise InputValidationError.of(problems)
+    again = emulator_of(request).callbacks.redeliver_all(
+        status=DeliveryStatus(status), room_id=query.get("room_id"), event=query.get("event")
+    )
+    return json_response({"redelivered": len(again)})
+
+
 async def flush_callbacks(request: Request) -> Response:
     """Wait (up to `timeout` seconds, default 10) until every callback that can be sent now
     has been; answer with the log's counts and whether it got there."""
@@ -392,6 +453,7 @@ def routes() -> list[BaseRoute]:
         method_route(LOGO_PATH.replace("{key}", "{key:path}"), {"GET": logo_image}),
         method_route("/_emulator/callbacks", {"GET": list_callbacks}),
         method_route("/_emulator/callbacks/flush", {"POST": flush_callbacks}),
+        method_route("/_emulator/callbacks/redeliver", {"POST": redeliver_all}),
         method_route(
             "/_emulator/callbacks/config", {"GET": get_callback_config, "PUT": put_callback_config}
         ),

@@ -5,10 +5,14 @@
 middleware, `ResilienceMiddleware`, which `install` puts outside Starlette's own error
 middleware: it sees the response the caller gets (500s included), never buffers one
 (streams pass through untouched), and can hand a dropped connection to the server itself.
-It checks the control token, hands API calls to the API's `MethodTable`, which calls their
-endpoints without Starlette's middleware stack and router (and leaves what it does not find
-to them), and tells the journal each answer's status. Durations are read with
-`Clock.elapsed()`. A `POST /_emulator/reset` also forgets the rules and the journal.
+It refuses a Host the emulator does not serve (on every request), then, on what the control
+token guards, another origin, the token's absence and writes whose body is not JSON (see
+`guards.py`); hands API calls to the API's `MethodTable`, which calls their endpoints
+without Starlette's middleware stack and router (and leaves what it does not find to them),
+and tells the journal each answer's status. A client that hangs up before its request is
+read is logged in one line and journaled as a disconnect, never as a 500. Durations are
+read with `Clock.elapsed()`. A `POST /_emulator/reset` also forgets the rules and the
+journal.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meetings_emulator.callbacks.sender import Sender
@@ -48,11 +53,22 @@ from meetings_emulator.testing.control_token import (
     setting_cookie,
     token_source,
 )
+from meetings_emulator.testing.guards import (
+    HostCheck,
+    RequestHeaders,
+    foreign_origin,
+    own_origin,
+    refuse_content_type,
+    refuse_host,
+    refuse_origin,
+    wrong_content_type,
+)
 from meetings_emulator.testing.identity import scope_tenant
 from meetings_emulator.testing.journal import Journal
 from meetings_emulator.testing.rules import Rules
 
 RESET_PATH = "/_emulator/reset"
+DISCONNECTED = "client disconnected"
 log = logging.getLogger("meetings_emulator.requests")
 
 
@@ -111,11 +127,17 @@ def is_api_path(path: str) -> bool:
     return path.startswith(_API_ROOTS) or path in API_PREFIXES
 
 
-async def _drain(receive: Receive) -> None:
-    """Read the request body to its end (a fault answering in the handler's place)."""
+async def _drain(receive: Receive, limit: int) -> None:
+    """Read the request body (a fault answering in the handler's place): to its end, or
+    until `limit` bytes, past which the handler would have refused it; the server drops
+    the rest."""
+    size = 0
     while True:
         message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body", False):
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        size += len(message.get("body", b""))
+        if size > limit or not message.get("more_body", False):
             return
 
 
@@ -146,37 +168,60 @@ class ResilienceMiddleware:
         self.app = app
         self.resilience = resilience
         self.api = api  # the API's endpoints, found without the app's router
+        settings = resilience.emulator.settings
+        self.hosts = HostCheck(settings)
+        self.own_origin = own_origin(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         scope[EMULATOR] = self.resilience.emulator
+        refused_host = self.hosts.refused(scope)
+        if refused_host is not None:
+            await self._refuse(refuse_host(refused_host), scope, receive, send)
+            return
         path: str = scope["path"]
         method: str = scope.get("method", "GET")
         if scope["type"] == "http" and is_api_path(path):
             await self._api_call(scope, receive, send)
             return
-        token = self.resilience.emulator.settings.control_token
-        if token is not None and needs_token(method, path):
-            source = token_source(scope, token)
-            if source is None:
-                await self._unauthorized(scope, receive, send)
+        if needs_token(method, path):
+            headers = RequestHeaders(scope)
+            origin = foreign_origin(headers, self.own_origin)
+            if origin is not None:
+                await self._refuse(refuse_origin(origin), scope, receive, send)
                 return
-            if source == "query":
-                send = setting_cookie(send, token, scope)
+            token = self.resilience.emulator.settings.control_token
+            if token is not None:
+                source = token_source(scope, token)
+                if source is None:
+                    await self._unauthorized(scope, receive, send)
+                    return
+                if source == "query":
+                    send = setting_cookie(send, token, scope)
+            wrong = wrong_content_type(method, headers)
+            if wrong is not None:
+                await self._refuse(refuse_content_type(wrong), scope, receive, send)
+                return
         if scope["type"] == "http" and path == RESET_PATH and method == "POST":
             send = self._resetting_after(send)
-        await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        except ClientDisconnect:
+            log.info("%s mid-request: %s %s", DISCONNECTED, method, path)
 
-    async def _unauthorized(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, response: Response, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
+        await response(scope, receive, send)
+
+    async def _unauthorized(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = json_response(
             UNAUTHORIZED, 401, headers={"WWW-Authenticate": 'Bearer realm="meetings-emulator"'}
         )
-        await response(scope, receive, send)
+        await self._refuse(response, scope, receive, send)
 
     def _resetting_after(self, send: Send) -> Send:
         """A successful reset forgets the fault rules and the journal too."""
@@ -216,16 +261,28 @@ class ResilienceMiddleware:
             delay = rule.latency(resilience.emulator.ids)
             if delay:
                 await asyncio.sleep(delay)
+            limit = resilience.emulator.settings.max_body_bytes
             if "status" in rule.effect:
-                await _drain(receiving)
+                await _drain(receiving, limit)
                 await fault_response(rule)(scope, receiving, sending)
             elif rule.effect.get("drop"):
-                await _drain(receiving)
+                await _drain(receiving, limit)
                 entry.error = "connection dropped"
                 if not await _drop_connection(send):
                     raise ConnectionDropped(f"fault {rule.id} dropped the connection")
             else:
                 await self.api.answer(scope, receive, send, entry.answered)
+        except ClientDisconnect:
+            # Whatever was answered (a 500 for the exception) went nowhere: no status.
+            entry.status = None
+            entry.error = DISCONNECTED
+            log.info(
+                "%s mid-request: %s %s (%d bytes of its body read)",
+                DISCONNECTED,
+                entry.method,
+                entry.path,
+                entry.body_size,
+            )
         except BaseException as problem:
             if entry.error is None:
                 entry.error = type(problem).__name__

@@ -4,6 +4,10 @@
 message is `event: state` with one JSON snapshot as `data`: one on connect, then one
 whenever something changed (an event, a clock move, a callback delivery's progress);
 `: keep-alive` comments in between. `?room_id=` narrows it to one room.
+
+A reader that takes nothing for `--request-timeout` seconds while a message waits to be
+sent is dropped: its connection is closed, and what was queued for it is let go (a
+snapshot can weigh a megabyte, so a stream nobody reads must not hold one for ever).
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Message, Send
 
 from meetings_emulator.domain.emulator import Emulator
 from meetings_emulator.domain.errors import InputValidationError
@@ -207,7 +212,7 @@ class _ServerShutdown:
         return self._armed and not getattr(self._cycle, "keep_alive", True)
 
 
-async def _stream(request: Request, hub: Hub, room_id: str | None) -> AsyncIterator[str]:
+async def _stream(request: Request, hub: Hub, room_id: str | None) -> AsyncGenerator[str, None]:
     shutdown = _ServerShutdown(request)
     waiter = hub.add()
     sent: str | None = None
@@ -241,6 +246,54 @@ async def _stream(request: Request, hub: Hub, room_id: str | None) -> AsyncItera
         hub.remove(waiter)
 
 
+class _EventStream(StreamingResponse):
+    """A stream whose every message must be taken by the reader within `send_timeout`."""
+
+    def __init__(
+        self,
+        messages: AsyncGenerator[str, None],
+        request: Request,
+        send_timeout: float,
+        headers: Mapping[str, str],
+    ) -> None:
+        super().__init__(messages, media_type="text/event-stream", headers=headers)
+        self._messages = messages
+        self._request = request
+        self._send_timeout = send_timeout
+
+    async def stream_response(self, send: Send) -> None:
+        async def send_in_time(message: Message) -> None:
+            await asyncio.wait_for(send(message), self._send_timeout)
+
+        try:
+            await super().stream_response(send_in_time)
+        except TimeoutError:
+            log.info(
+                "dropped an event stream whose reader took nothing for %g s",
+                self._send_timeout,
+                extra={"client": _client(self._request)},
+            )
+            _close_connection(self._request)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._messages.aclose()
+
+
+def _client(request: Request) -> str | None:
+    return None if request.client is None else f"{request.client.host}:{request.client.port}"
+
+
+def _close_connection(request: Request) -> None:
+    """Close the request's connection at once, dropping what is queued on it, where the
+    server lets the connection be reached (uvicorn's request cycle holds its transport);
+    elsewhere, ending the response unfinished has the server close it."""
+    cycle = getattr(request.receive, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    abort = getattr(transport, "abort", None)
+    if callable(abort):
+        abort()
+
+
 async def events(request: Request) -> Response:
     query = request.query_params
     problems = [f'"{key}" is not allowed' for key in query if key != "room_id"]
@@ -252,8 +305,9 @@ async def events(request: Request) -> Response:
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     if request.method == "HEAD":
         return Response(media_type="text/event-stream", headers=headers)
-    return StreamingResponse(
+    return _EventStream(
         _stream(request, hub_of(request), room_id),
-        media_type="text/event-stream",
-        headers=headers,
+        request,
+        emulator_of(request).settings.request_timeout,
+        headers,
     )

@@ -358,6 +358,7 @@ def test_health_needs_no_credentials(app: Starlette) -> None:
         "now": "2026-03-02T09:30:00.125Z",
         "rooms": 0,
         "available_rooms": 0,
+        "callbacks_dropped": 0,
     }
 
 

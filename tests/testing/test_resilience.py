@@ -405,7 +405,9 @@ def test_every_problem_is_listed(client: TestClient) -> None:
 
 
 def test_malformed_json_is_a_bad_request(client: TestClient) -> None:
-    response = client.post("/_emulator/faults", content=b"{nope")
+    response = client.post(
+        "/_emulator/faults", content=b"{nope", headers={"Content-Type": "application/json"}
+    )
     assert (response.status_code, response.json()["name"]) == (400, "BadRequestError")
 
 
