@@ -106,6 +106,8 @@ class Emulator:
             on_event=self.events,
             upload_delay=timedelta(seconds=self.settings.recording_upload_delay),
         )
+        forget = self.sessions.forget_rooms
+        self.rooms.on_forget = lambda rooms: forget({room.id for room in rooms})
 
     def _note_use(self, event: Event) -> None:
         kind = type(event)

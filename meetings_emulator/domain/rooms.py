@@ -102,6 +102,8 @@ class Rooms:
         # Whether a gone room is still in use (a meeting on, a recording to upload): it is
         # kept then, and looked at again a retention later. The emulator tells.
         self.in_use: Callable[[Room], bool] = lambda _room: False
+        # Told which rooms were forgotten, so what belongs to them goes too. The emulator sets it.
+        self.on_forget: Callable[[list[Room]], None] = lambda _rooms: None
         # Rooms known to `_by_code` and `_gone` (all, but those a snapshot restored).
         self._tracked = 0
 
@@ -411,6 +413,7 @@ class Rooms:
                 del self._tenant_index[tenant]
                 if not self._available_in[tenant]:
                     del self._available_in[tenant]
+        self.on_forget(rooms)
 
     def catch_up(self) -> None:
         """Bring rooms restored from a snapshot under the meeting-code lookup and the

@@ -382,6 +382,19 @@ class Sessions:
 
     # -- saving and restoring -------------------------------------------------------------
 
+    def forget_rooms(self, room_ids: set[str]) -> None:
+        """Forget the sessions, recordings and waiting rooms of forgotten rooms (rooms are
+        forgotten only when no meeting is on in them and nothing is left to upload)."""
+        sessions = self._sessions
+        for session_id in [s.id for s in sessions.values() if s.room_id in room_ids]:
+            del sessions[session_id]
+        recordings = self._recordings
+        for recording_id in [r.id for r in recordings.values() if r.room_id in room_ids]:
+            del recordings[recording_id]
+        for room_id in room_ids:
+            self._waiting.pop(room_id, None)
+            self._met_before.discard(room_id)
+
     def export(self) -> dict[str, Any]:
         """Every session, participant and recording, for a state file."""
         return {

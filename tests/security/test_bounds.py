@@ -124,10 +124,10 @@ def test_a_gone_room_whose_meeting_goes_on_is_kept_until_it_is_over(
     people = f"/_emulator/rooms/{room['id']}/participants"
     host = client.post(people, json={"name": "Ada", "is_host": True}).json()
     session = client.get(f"/_emulator/rooms/{room['id']}/session").json()["session"]
-    client.post(
+    recording = client.post(
         f"/_emulator/sessions/{session['session_id']}/recordings",
         json={"participant_id": host["participant_id"]},
-    )
+    ).json()
     assert client.delete(f"{V1}/rooms/{room['id']}").status_code == 204  # the meeting goes on
 
     advance(client, HOUR + 1)
@@ -135,8 +135,17 @@ def test_a_gone_room_whose_meeting_goes_on_is_kept_until_it_is_over(
     assert client.delete(f"{people}/{host['participant_id']}").status_code == 204  # can leave
     advance(client, HOUR + 1)
     assert client.get(f"{V1}/rooms/{room['id']}").status_code == 404
-    # Its session and uploaded recording are kept: a snapshot of it all reads back.
+    # Its session and recording go with it, each answering as an unknown one does.
+    gone = client.get(f"{V1}/recordings/{recording['id']}")
+    assert (gone.status_code, gone.json()["message"]) == (
+        404,
+        f"Recording {recording['id']} was not found",
+    )
+    listed = client.get(f"{V1}/sessions/{session['session_id']}/recordings")
+    assert listed.status_code == 404
     saved = client.get("/_emulator/snapshot").json()
+    assert saved["sessions"]["sessions"] == []
+    assert saved["sessions"]["recordings"] == []
     assert client.put("/_emulator/snapshot", json=saved).status_code == 204
     assert client.get(f"{V1}/rooms/{room['id']}").status_code == 404
 
