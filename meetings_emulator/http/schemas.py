@@ -37,7 +37,9 @@ MAX_PAGE_SIZE = 1000
 CALLBACK_URL_PATTERN = re.compile(r"^https?://.*$")
 # What no URL may hold: white space and control characters.
 NOT_IN_URLS = re.compile(r"[\x00-\x20\x7f]")
-DIGITS = re.compile(r"^-?[0-9]{1,18}$")
+DIGITS = re.compile(r"^-?[0-9]+$")
+# Joi's `number()` refuses what a JavaScript number cannot hold exactly ("must be a safe number").
+MAX_SAFE_INTEGER = 2**53 - 1
 E = TypeVar("E")
 
 
@@ -365,7 +367,11 @@ def _query_int(
     if not DIGITS.match(raw):
         check.fail(f'"{name}" must be a number')
         return None
-    value = int(raw)
+    # Past 16 digits a number is beyond the safe range: `int` is not asked to read thousands.
+    value = int(raw) if len(raw.lstrip("-").lstrip("0")) <= 16 else None
+    if value is None or abs(value) > MAX_SAFE_INTEGER:
+        check.fail(f'"{name}" must be a safe number')
+        return None
     if value < minimum:
         check.fail(f'"{name}" must be greater than or equal to {minimum}')
     elif maximum is not None and value > maximum:
@@ -583,6 +589,8 @@ def parse_logo_keys(body: Any) -> list[str]:
             key = item.get("key") if isinstance(item, dict) and set(item) == {"key"} else item
             if isinstance(key, str) and key:
                 keys.append(key)
+            elif key == "":
+                check.fail(f'"keys[{n}]" is not allowed to be empty')
             else:
                 check.fail(f'"keys[{n}]" must be a string')
     check.raise_if_any()

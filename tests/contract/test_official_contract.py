@@ -2,10 +2,12 @@
 
 `test_openapi.py` holds the emulator to the project's own document. This module holds it to
 the definition Vonage published (OpenAPI 3.0.2, server `https://api-eu.vonage.com/v1/meetings`)
-for the operations both have: response conformance only. The official file documents few
-error statuses (no 400 on `GET /rooms`, no 500 on `DELETE /recordings/{id}`, ...), so status
-codes and server errors are not judged here; an answer whose status the file documents must
-have the documented media type and match the documented body schema.
+for the operations both have. First for response conformance alone: an answer whose status
+the file documents must have the documented media type and match the documented body schema.
+Then under every check schemathesis has (status codes, server errors, valid input accepted and
+invalid refused, credentials, methods, resources after deletion, ...), where each failure
+found is classified in `official_failures.py`: the file's error (corrected in the test's
+copy), the emulator's deliberate difference, or the emulator's error (fixed).
 
 The file cannot be loaded as published. In memory only, and before anything else:
 - its Express-style paths (`/rooms/:room_id`) become templates (`/rooms/{room_id}`), each
@@ -15,26 +17,32 @@ The file cannot be loaded as published. In memory only, and before anything else
 
 Every other way the emulator's answers differ from the official schemas is listed in
 `DIFFERENCES`: the operations concerned, what differs, and why. Each is either (b) what the
-live API did (the SDK fixtures in `shared/reference/sdk-fixtures/` are responses captured from
-it) or (c) an error in the official file. Each carries the narrowest change to the official
-schemas that tolerates it; the "tolerated" document is the official one with exactly those
-changes. Two runs:
+live API did (the captures in `tests/fixtures/live/` are responses it gave) or (c) an error in
+the official file. Each carries the narrowest change to the official schemas that tolerates it;
+the "tolerated" document is the official one with exactly those changes. Four runs:
 - generated requests (schemathesis, seeded, derandomized) against a freshly seeded emulator,
   validated against the tolerated document;
 - a deterministic pass that gives the emulator real data and calls every official operation,
   validating each answer against the tolerated document (schemathesis) and, separately,
   against the unchanged official schemas (`jsonschema_rs`, the validator schemathesis uses):
   the mismatches found there must be exactly the listed ones. A new mismatch fails, and so
-  does a listed one that no longer happens.
+  does a listed one that no longer happens;
+- every check of schemathesis, every phase (examples, coverage, fuzzing, stateful), positive
+  and negative, seeded and derandomized, against a seeded emulator, twice: with the tolerated
+  document, where every failure class must be in `FAILURES`, and with it corrected as the
+  SPEC rows say, where only the emulator's deliberate differences may remain. A class the
+  table lacks fails, and so does a row whose class no longer happens. One check,
+  `object_level_authorization`, compares what several identities may read; with the one
+  identity here it finds nothing to compare.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
-import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,9 +55,18 @@ import requests
 import schemathesis
 import yaml
 from hypothesis import HealthCheck, settings
+from hypothesis.internal.conjecture import providers
 from PIL import Image
-from schemathesis.checks import content_type_conformance, response_schema_conformance
+from schemathesis import engine
+from schemathesis.checks import CHECKS as REGISTERED_CHECKS
+from schemathesis.checks import (
+    content_type_conformance,
+    load_all_checks,
+    response_schema_conformance,
+)
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core.failures import Failure
+from schemathesis.engine import events
 from schemathesis.python import asgi
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -57,15 +74,17 @@ from starlette.routing import Route
 from meetings_emulator.app import create_app
 from meetings_emulator.domain.clock import Clock
 from meetings_emulator.domain.ids import Ids
+from tests.contract.official_failures import (
+    FAILURES,
+    FailureClass,
+    Kind,
+    Row,
+    classes_of,
+    corrected,
+)
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared/reference"
-OFFICIAL_PATH = REFERENCE / "vonage-meetings-openapi.yml"
-
-if not OFFICIAL_PATH.is_file():
-    _MISSING = f"the official Meetings API definition is not at {OFFICIAL_PATH}"
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must check the official definition: {_MISSING}", pytrace=False)
-    pytest.skip(_MISSING, allow_module_level=True)
+SPECS = Path(__file__).resolve().parents[1] / "fixtures" / "specs"
+OFFICIAL_PATH = SPECS / "vonage-meetings-openapi.yml"
 
 AUTH = {"Authorization": "Basic YWFhMDEyOmFiYzEyMzQ1Njc4OQ=="}
 SEED = 7
@@ -333,18 +352,6 @@ DIFFERENCES: tuple[Difference, ...] = (
         ),
     ),
     Difference(
-        frozenset({"getThemes"}),
-        "",
-        "type",
-        LIVE,
-        "no themes answers `{}`; the file says an array",
-        "fixture `empty_themes.json` is `{}` (README, deliberate choices)",
-        or_else(
-            "/paths/~1themes/get/responses/200/content/application~1json/schema",
-            {"type": "object", "maxProperties": 0},
-        ),
-    ),
-    Difference(
         THEME_ANSWERS,
         rf"{IN_THEME}/({'|'.join(LOGO_FIELDS)})",
         "type",
@@ -587,36 +594,47 @@ def _as_joi_checks(schema: Any) -> None:
     _as_joi_checks(schema.get("items"))
 
 
-def steered(document: dict[str, Any]) -> dict[str, Any]:
-    """`document` with its requests steered towards what the seeded emulator accepts, so
-    generated requests reach real answers and not only refusals. Requests only: each change
-    is to a schema no answer uses, or adds to a schema values it already allows, so no
-    response schema becomes looser or stricter."""
+def with_seeded_values(
+    document: dict[str, Any], seeded: Seeded, *, running_recording_id: str | None = None
+) -> dict[str, Any]:
+    """`document` with the seeded ids offered for its path parameters, and the seeded theme
+    and an accepted expiry offered in bodies, each besides whatever the schema allows: the
+    values it accepts stay the same, only more of the generated ones reach real data."""
     document = copy.deepcopy(document)
-    seeded = {
-        "room_id": [SEEDED.room_id, SEEDED.instant_room_id],
-        "theme_id": [SEEDED.theme_id],
-        "themeId": [SEEDED.theme_id],
-        "recording_id": [SEEDED.recording_id],
-        "session_id": [SEEDED.session_id],
+    recordings = [seeded.recording_id]
+    if running_recording_id is not None:
+        recordings.append(running_recording_id)
+    values = {
+        "room_id": [seeded.room_id, seeded.instant_room_id],
+        "theme_id": [seeded.theme_id],
+        "themeId": [seeded.theme_id],
+        "recording_id": recordings,
+        "session_id": [seeded.session_id],
     }
-    # Path parameters: the seeded ids, or whatever the official schema allows.
     for item in document["paths"].values():
         parameters = [copy.deepcopy(resolve(document, p)) for p in item.get("parameters", [])]
         for parameter in parameters:
             if parameter["in"] == "path":
                 schema = parameter["schema"]
-                parameter["schema"] = {"anyOf": [{"enum": seeded[parameter["name"]]}, schema]}
+                parameter["schema"] = {"anyOf": [{"enum": values[parameter["name"]]}, schema]}
         if parameters:
             item["parameters"] = parameters
-    # In bodies: the seeded theme, an accepted expiry, or whatever the official schema allows.
     schemas = document["components"]["schemas"]
-    for name, values in (
-        ("Theme_Id", [SEEDED.theme_id]),
-        ("Application_DefaultThemeId", [SEEDED.theme_id]),
+    for name, offered in (
+        ("Theme_Id", [seeded.theme_id]),
+        ("Application_DefaultThemeId", [seeded.theme_id]),
         ("Room_ExpiresAt", [ACCEPTED_EXPIRY]),
     ):
-        schemas[name] = {"anyOf": [{"enum": values}, schemas[name]]}
+        schemas[name] = {"anyOf": [{"enum": offered}, schemas[name]]}
+    return document
+
+
+def steered(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` with its requests steered towards what the seeded emulator accepts, so
+    generated requests reach real answers and not only refusals. Requests only: each change
+    is to a schema no answer uses, or adds to a schema values it already allows, so no
+    response schema becomes looser or stricter."""
+    document = with_seeded_values(document, SEEDED)
     # Each request body becomes its own copy, checked as the live API checked it. Updates
     # need at least one field (as the file's descriptions say), a theme update its details.
     for item in document["paths"].values():
@@ -896,3 +914,229 @@ def test_theme_values_ending_in_a_newline_are_refused_or_conform(body: dict[str,
     call("createTheme", None, body=body)
     assert call.unexpected() == []
     assert call.failures == []
+
+
+# -- every check schemathesis has, in both generation modes -----------------------------------
+
+# Every check of the installed schemathesis. (`max_response_time` is not a registered check:
+# it runs only with a time limit, and timings would make the run unrepeatable.)
+load_all_checks()
+EVERY_CHECK = tuple(REGISTERED_CHECKS.get_all_names())
+PHASES = ("examples", "coverage", "fuzzing", "stateful")
+# Per operation and phase: each of the two runs takes about 12 s of one core.
+EVERY_CHECK_EXAMPLES = 20
+
+
+@dataclass
+class CheckRun:
+    """What a run of every check saw: each failure class with a request that shows it."""
+
+    classes: dict[FailureClass, str] = field(default_factory=dict)
+    checks: set[str] = field(default_factory=set)  # the checks that judged an answer
+    modes: set[str] = field(default_factory=set)  # generation modes of the requests sent
+    phases: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, failure: Failure, check: str, operation: str, response: Any, sample: str) -> None:
+        status = response.status_code if response is not None else None
+        body = (response.content or b"") if response is not None else b""
+        for each in classes_of(check, operation, failure.message, status, body):
+            self.classes.setdefault(each, f"{sample[:300]} -> {status} {body[:200]!r}")
+
+
+def _every_check_config() -> SchemathesisConfig:
+    return SchemathesisConfig.from_dict(
+        {
+            # Requests go in-process to the app the schema is given; this only names where.
+            "base-url": BASE_URL,
+            "headers": AUTH,
+            "seed": SEED,
+            "workers": 1,
+            # Nothing learnt in one run may steer the next, and nothing is written to disk.
+            "cache": {"enabled": False},
+            # Every distinct failure of an operation, not only its first.
+            "continue-on-failure": True,
+            "generation": {
+                "mode": "all",
+                "deterministic": True,
+                "max-examples": EVERY_CHECK_EXAMPLES,
+                "database": "none",
+            },
+            "phases": {
+                **{phase: {"enabled": True} for phase in PHASES},
+                # Generation that learns from the emulator's error messages would change
+                # with their wording: the failures found must depend on the data, not on it.
+                "fuzzing": {"enabled": True, "error-feedback": {"enabled": False}},
+            },
+            "checks": {name: {"enabled": True} for name in EVERY_CHECK},
+        }
+    )
+
+
+@contextlib.contextmanager
+def _without_local_constants() -> Iterator[None]:
+    """Hypothesis mixes into what it generates literals it finds in the source of the local
+    modules imported so far (the emulator's). What a run sends would then depend on which
+    modules other tests happened to import, and on every literal in the emulator's code; so
+    while a run lasts, it finds none."""
+    empty = providers.Constants()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(providers, "_get_local_constants", lambda: empty)
+        providers.CONSTANTS_CACHE.cache.clear()
+        try:
+            yield
+        finally:
+            providers.CONSTANTS_CACHE.cache.clear()
+
+
+def run_every_check(document: dict[str, Any]) -> CheckRun:
+    """Seed an emulator (with one recording uploaded and one still running), then let
+    schemathesis run every phase and every check against it with `document`."""
+    app = make_app()
+    with asgi.get_client(app) as client:
+        seeded = seed(client, upload=True)
+        joining = f"/_emulator/rooms/{seeded.instant_room_id}/participants"
+        guest = _sent(client.post(joining, json={"name": "B"}), 201)
+        running = _sent(client.post(f"/_emulator/sessions/{guest['session_id']}/recordings"), 201)
+    steered_ids = with_seeded_values(document, seeded, running_recording_id=running["id"])
+    schema = schemathesis.openapi.from_dict(steered_ids, config=_every_check_config())
+    schema.app = app
+    run = CheckRun()
+    with _without_local_constants():
+        run_events = list(engine.from_schema(schema).execute())
+    for event in run_events:
+        if isinstance(event, events.ScenarioFinished):
+            run.phases.add(event.phase.value)
+            recorder = event.recorder
+            for node in recorder.cases.values():
+                if node.value.meta is not None:
+                    run.modes.add(node.value.meta.generation.mode.value)
+            for case_id, checks in recorder.checks.items():
+                case = recorder.cases[case_id].value
+                interaction = recorder.interactions.get(case_id)
+                response = interaction.response if interaction is not None else None
+                for check in checks:
+                    run.checks.add(check.name)
+                    if check.failure_info is not None:
+                        info = check.failure_info
+                        run.add(
+                            info.failure,
+                            check.name,
+                            case.operation.label,
+                            response,
+                            info.code_sample,
+                        )
+        elif isinstance(event, events.EngineFinished):
+            for failure in event.failures:  # found by checks that look at the whole run
+                check = failure.checks[0] if failure.checks else type(failure).__name__
+                run.add(failure, check, failure.operation or "", None, str(failure))
+        elif isinstance(event, events.NonFatalError | events.FatalError):
+            run.errors.append(repr(event))
+    return run
+
+
+@pytest.fixture(scope="module")
+def published_run() -> CheckRun:
+    """Every check, with the official file as the module loads it (paths converted, answers
+    tolerated as `DIFFERENCES` says)."""
+    return run_every_check(TOLERATED)
+
+
+@pytest.fixture(scope="module")
+def corrected_run() -> CheckRun:
+    """Every check, with the official file corrected as the SPEC rows of `FAILURES` say."""
+    return run_every_check(corrected(TOLERATED))
+
+
+def _rows_covering(failure: FailureClass, kinds: tuple[Kind, ...]) -> list[Row]:
+    return [row for row in FAILURES if row.kind in kinds and row.covers(failure)]
+
+
+def _listing(classes: dict[FailureClass, str]) -> list[str]:
+    return [f"{failure}\n    e.g. {example}" for failure, example in sorted(classes.items())]
+
+
+def test_every_check_runs_in_both_modes_and_every_phase(
+    published_run: CheckRun, corrected_run: CheckRun
+) -> None:
+    for run in (published_run, corrected_run):
+        assert run.errors == []
+        assert sorted(run.checks) == sorted(EVERY_CHECK)
+        assert run.modes == {"positive", "negative"}
+        assert sorted(run.phases) == sorted(PHASES)
+
+
+def test_every_failure_with_the_published_file_is_in_the_table(published_run: CheckRun) -> None:
+    unclassified = {
+        failure: example
+        for failure, example in published_run.classes.items()
+        if len(_rows_covering(failure, (Kind.SPEC, Kind.CHOICE))) != 1
+    }
+    assert _listing(unclassified) == [], "failure classes with no row (or several) in FAILURES"
+
+
+def test_with_the_corrected_file_only_deliberate_differences_remain(
+    corrected_run: CheckRun,
+) -> None:
+    left = {
+        failure: example
+        for failure, example in corrected_run.classes.items()
+        if len(_rows_covering(failure, (Kind.CHOICE,))) != 1
+        or _rows_covering(failure, (Kind.SPEC, Kind.EMULATOR))
+    }
+    assert _listing(left) == [], "failures that are not deliberate differences"
+
+
+def test_every_row_still_happens(published_run: CheckRun, corrected_run: CheckRun) -> None:
+    seen = {
+        Kind.SPEC: set(published_run.classes),
+        Kind.CHOICE: set(published_run.classes) | set(corrected_run.classes),
+    }
+    gone = [
+        f"{row.check} | {name} | {row.description}"
+        for row in FAILURES
+        if row.kind in seen
+        for name in row.operations
+        if not any(row.covers(f) and f.operation == name for f in seen[row.kind])
+    ]
+    assert gone == [], "rows of FAILURES whose failure no longer happens: drop them"
+
+
+FIDELITY = Path(__file__).resolve().parents[2] / "docs" / "fidelity.md"
+LEDGER_SECTION = "## The official definition under every check"
+
+
+def test_the_table_is_explained_and_in_the_ledger() -> None:
+    ledger = FIDELITY.read_text(encoding="utf-8").partition(LEDGER_SECTION)[2]
+    assert ledger, f"docs/fidelity.md has no section {LEDGER_SECTION!r}"
+    labels = {f"{method.upper()} {path}" for method, path in operations_of(OFFICIAL).values()}
+    for row in FAILURES:
+        assert row.check in EVERY_CHECK, row
+        assert set(row.operations) <= labels, row
+        assert row.evidence, row
+        assert (row.correction is not None) == (row.kind is Kind.SPEC), row
+        lines = [line for line in ledger.splitlines() if line.startswith(f"| {row.ledger}: ")]
+        assert len(lines) == 1, f"docs/fidelity.md: one row for {row.ledger!r}"
+        assert f"`{row.check}`" in lines[0].split(" | ")[0], f"the row names {row.check}"
+
+
+def test_a_failure_class_keeps_field_names_and_drops_values() -> None:
+    body = (
+        b'{"message":"\\"a\\"b\\" is not allowed. \\"keys[3]\\" must be a string. '
+        b'\\"update_details.callback_urls.x y\\" is not allowed. \\"expires_at\\" must be '
+        b'greater than \\"2026-01-01T00:10:00.000Z\\" (more than 10 minutes from now)",'
+        b'"name":"InputValidationError","status":400}'
+    )
+    classes = classes_of("positive_data_acceptance", "POST /rooms", "", 400, body)
+    assert [c.description for c in classes] == [
+        '400 "expires_at" must be greater than "<time>" (more than 10 minutes from now)',
+        '400 "keys[n]" must be a string',
+        '400 "update_details.callback_urls.…" is not allowed',
+        '400 "…" is not allowed',
+    ]
+    theme = b'{"message":"could not delete theme","name":"BadRequestError","status":400}'
+    in_use = classes_of("positive_data_acceptance", "DELETE /themes/{theme_id}", "", 400, theme)
+    assert [c.description for c in in_use] == ["400 could not delete theme"]
+    assert classes_of("status_code_conformance", "GET /rooms", "", 400, theme) == [
+        FailureClass("status_code_conformance", "GET /rooms", "400 undocumented")
+    ]
