@@ -45,6 +45,14 @@ class _Guard:
     _began = False  # part of a request has arrived
     _head_done = False  # ... and its head was whole (an answer may have begun)
 
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]  # the protocol's, after this
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)  # type: ignore[misc]
+
     def _arm(self) -> None:
         if self._request_timer is None and not self.transport.is_closing():
             self._request_timer = self.loop.call_later(self.request_timeout, self._too_slow)
@@ -111,14 +119,6 @@ def guarded_protocol(request_timeout: float) -> type[asyncio.Protocol]:
 class _HttpToolsGuard(_Guard):
     """For `HttpToolsProtocol`: llhttp tells where each request begins and ends."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:
-        super().connection_made(transport)
-        self._arm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         if self._waiting_for_nothing():
@@ -152,14 +152,6 @@ def _h11_guard() -> type:
         """For `H11Protocol`: the state h11 has the client in tells where it stands."""
 
         conn: Any
-
-        def connection_made(self, transport: asyncio.Transport) -> None:
-            super().connection_made(transport)
-            self._arm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
 
         def handle_events(self) -> None:
             super().handle_events()
