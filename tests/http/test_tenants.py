@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
 from meetings_emulator.app import create_app
-from meetings_emulator.cli import build_parser, settings_from
+from meetings_emulator.config import build_parser, settings_from
 from meetings_emulator.domain.clock import Clock
 from meetings_emulator.domain.settings import Settings
 

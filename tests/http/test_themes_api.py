@@ -343,7 +343,7 @@ def test_dial_in_numbers_need_no_credentials(app: Any) -> None:
 
 
 def test_dial_in_numbers_are_configurable(tmp_path: Any) -> None:
-    from meetings_emulator.cli import build_parser, settings_from
+    from meetings_emulator.config import build_parser, settings_from
 
     path = tmp_path / "numbers.json"
     path.write_text('[{"number": "3225880000", "locale": "fr-BE", "display_name": "Belgium"}]')

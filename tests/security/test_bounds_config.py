@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from meetings_emulator.cli import build_parser, settings_from
+from meetings_emulator.config import build_parser, settings_from
 
 from ..tools.process import Running, run
 

@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
 from meetings_emulator.app import create_app
-from meetings_emulator.cli import ConfigError, build_parser, configure
+from meetings_emulator.config import ConfigError, build_parser, configure
 from meetings_emulator.domain.clock import Clock
 from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.settings import Settings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from meetings_emulator.cli import FALSE_WORDS, TRUE_WORDS, _options, parse_boolean
+from meetings_emulator.config import FALSE_WORDS, TRUE_WORDS, _options, parse_boolean
 
 from .process import Running, run
 
