@@ -46,7 +46,6 @@ from meetings_emulator.config import (
     REQUESTS_GRACE,
     SHUTDOWN_BOUND,
     Config,
-    ConfigError,
     _refuse,
     _unspecified,
     build_parser,
@@ -54,6 +53,9 @@ from meetings_emulator.config import (
     log,
     masked_configuration,
     shown_url,
+)
+from meetings_emulator.config_values import (
+    ConfigError,
 )
 from meetings_emulator.health import main_health
 

@@ -26,12 +26,14 @@ from meetings_emulator.config import (
     ENV_PREFIX,
     HEALTH_PATH,
     PROG,
-    _number_from,
     _Parser,
     _refuse,
+    shown_url,
+)
+from meetings_emulator.config_values import (
+    _number_from,
     parse_boolean,
     parse_url,
-    shown_url,
 )
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from meetings_emulator.config import FALSE_WORDS, TRUE_WORDS, _options, parse_boolean
+from meetings_emulator.config import _options
+from meetings_emulator.config_values import FALSE_WORDS, TRUE_WORDS, parse_boolean
 
 from .process import Running, run
 
