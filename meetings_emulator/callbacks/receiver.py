@@ -104,6 +104,10 @@ def describe(payload: dict[str, Any]) -> str:
     return f"{event:<27} {where}{text}"
 
 
+# The largest callback body the receiver takes; past it, it answers 413 and keeps nothing.
+MAX_BODY_BYTES = 1024 * 1024
+
+
 def create_receiver(
     out: TextIO | None = None,
     *,
@@ -115,7 +119,12 @@ def create_receiver(
     """A Starlette app that takes callbacks on any path."""
 
     async def receive(request: Request) -> Response:
-        item = Received(request.url.path, dict(request.headers), await request.body())
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:  # chunked or not: no callback is this large
+                return Response(status_code=413)
+        item = Received(request.url.path, dict(request.headers), bytes(body))
         if inbox is not None:
             inbox.add(item)
         status = respond(item) if respond is not None else 204

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from meetings_emulator.domain.errors import ConflictError
 from meetings_emulator.domain.ids import Ids
 from meetings_emulator.http.schemas import Checker
 
@@ -65,6 +66,10 @@ class Rule:
 R = TypeVar("R", bound=Rule)
 
 
+# How many rules of one kind may be in place at once (spent ones count until removed).
+MAX_RULES = 1000
+
+
 class Rules(Generic[R]):
     """Rules in the order they were added; the first that matches and fires applies."""
 
@@ -80,6 +85,10 @@ class Rules(Generic[R]):
 
     def add(self, rule: R) -> R:
         with self._lock:
+            if len(self._rules) >= MAX_RULES:
+                raise ConflictError(
+                    f"At most {MAX_RULES} rules may be in place at once: remove some first"
+                )
             self._rules[rule.id] = rule
         return rule
 

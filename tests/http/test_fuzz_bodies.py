@@ -24,6 +24,9 @@ from meetings_emulator.http.schemas import Checker
 
 from ..conftest import BASIC, START
 
+# The body fuzz corpus is part of the red-team suite too (`-m security`).
+pytestmark = pytest.mark.security
+
 V1 = "/v1/meetings"
 
 json_values = st.recursive(

@@ -316,3 +316,44 @@ def test_an_event_stream_that_is_never_read_is_dropped() -> None:
             reader.close()
         assert closed, "the stream was still open"
         assert app.state.dashboard_hub.streams == 0
+
+
+# -- fault rules and the receiver ----------------------------------------------------------
+
+
+def test_fault_rules_are_bounded() -> None:
+    from meetings_emulator.testing.rules import MAX_RULES
+
+    with TestClient(app_for(), headers={"Authorization": BASIC}) as client:
+        rule = {"path": "/v1/meetings/nothing", "effect": {"status": 503}}
+        for _ in range(MAX_RULES):
+            assert client.post("/_emulator/faults", json=rule).status_code == 201
+        refused = client.post("/_emulator/faults", json=rule)
+        assert (refused.status_code, refused.json()) == (
+            409,
+            {
+                "message": f"At most {MAX_RULES} rules may be in place at once: remove some first",
+                "name": "ConflictError",
+                "status": 409,
+            },
+        )
+        assert len(client.get("/_emulator/faults").json()["faults"]) == MAX_RULES
+        client.delete("/_emulator/faults")
+        assert client.post("/_emulator/faults", json=rule).status_code == 201
+
+
+def test_the_receiver_refuses_a_body_past_its_limit_chunked_or_not() -> None:
+    from meetings_emulator.callbacks.receiver import MAX_BODY_BYTES, Inbox, create_receiver
+
+    inbox = Inbox()
+    with TestClient(create_receiver(inbox=inbox)) as client:
+        big = b"x" * (MAX_BODY_BYTES + 1)
+        assert client.post("/hooks", content=big).status_code == 413
+
+        def chunks() -> Iterator[bytes]:
+            for _ in range(MAX_BODY_BYTES // 65536 + 2):
+                yield b"y" * 65536
+
+        assert client.post("/hooks", content=chunks()).status_code == 413
+        assert client.post("/hooks", json={"event": "room:expired"}).status_code == 204
+    assert [item.payload["event"] for item in inbox.wait_for(1, timeout=2)] == ["room:expired"]
