@@ -110,7 +110,8 @@ def guarded(base: type[asyncio.Protocol], request_timeout: float) -> type[asynci
 
 
 def guarded_protocol(request_timeout: float) -> type[asyncio.Protocol]:
-    """uvicorn's default HTTP protocol (httptools when installed, else h11), guarded."""
+    """uvicorn's default HTTP protocol, guarded: httptools, which the project installs (its
+    callback poster parses with it too), or h11 where uvicorn cannot import httptools."""
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
     return guarded(AutoHTTPProtocol, request_timeout)

@@ -1,19 +1,23 @@
 """A client that hangs up mid-body is not a server error: the journal records it as a
-disconnect (no status, not a 5xx) and the log has one line for it, no traceback."""
+disconnect (no status, not a 5xx) and the log has one line for it, no traceback; the same
+on both of uvicorn's HTTP/1.1 protocols."""
 
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from ..conftest import BASIC
-from ..tools.process import Running
+from ..tools.process import PROTOCOLS, Running, emulator_command
 from .wire import hang_up_mid_body, head
 
 V1 = "/v1/meetings"
 
 
-def test_a_hang_up_mid_body_is_a_disconnect_not_a_500() -> None:
-    with Running.start("--port", "0", "--seed", "1") as running:
+@pytest.mark.parametrize("http", PROTOCOLS)
+def test_a_hang_up_mid_body_is_a_disconnect_not_a_500(http: str) -> None:
+    command = emulator_command(http=http)
+    with Running.start("--port", "0", "--seed", "1", command=command) as running:
         host = running.url.removeprefix("http://")
         announced = head(
             "POST",

@@ -28,6 +28,9 @@ EMULATOR = [sys.executable, "-m", "meetings_emulator"]
 BANNER = re.compile(r"serving (https?://\S+) ")
 SHUTDOWN_BOUND = 5.0  # README: "Shutdown ... ends within 5 s"
 SLACK = 1.5  # a loaded machine's share, on top of the bound
+# uvicorn's HTTP/1.1 protocols: httptools, which it takes by default, and h11, which it falls
+# back to where httptools cannot be imported.
+PROTOCOLS = ("httptools", "h11")
 
 
 @dataclass
@@ -148,6 +151,37 @@ class Running:
             self.process.wait(timeout=10)
         for reader in self._readers:
             reader.join(timeout=10)
+
+
+def emulator_command(*, http: str = "httptools", open_files: int | None = None) -> list[str]:
+    """A command that becomes `python -m meetings_emulator`, served with uvicorn's `http`
+    protocol (one of `PROTOCOLS`), and under a soft limit of `open_files` open files (as
+    `ulimit -n` sets it) when given. There is no option for the protocol: uvicorn picks h11
+    where it cannot import httptools. The project needs httptools itself (the callback poster
+    parses answers with it), so for h11 it is hidden from uvicorn alone, while it chooses;
+    the command stops before serving if uvicorn chose another protocol."""
+    if http not in PROTOCOLS:
+        raise ValueError(f"no such protocol: {http}")
+    lines = ["import sys"]
+    if open_files is not None:
+        lines += [
+            "import resource",
+            "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]",
+            f"resource.setrlimit(resource.RLIMIT_NOFILE, ({open_files}, hard))",
+        ]
+    if http == "h11":
+        lines += [
+            "sys.modules['httptools'] = None",  # an import of it fails, as where it is missing
+            "import uvicorn.protocols.http.auto",
+            "del sys.modules['httptools']",
+        ]
+    lines += [
+        "from uvicorn.protocols.http.auto import AutoHTTPProtocol",
+        f"assert AutoHTTPProtocol.__module__.endswith('.{http}_impl'), AutoHTTPProtocol",
+        "from meetings_emulator.cli import main",
+        "sys.exit(main())",
+    ]
+    return [sys.executable, "-c", "\n".join(lines)]
 
 
 def run(
