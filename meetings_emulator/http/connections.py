@@ -155,10 +155,17 @@ def _h11_guard() -> type:
         conn: Any
 
         def handle_events(self) -> None:
+            under_way = self.cycle if self._head_done else None
             super().handle_events()
             if self.transport.is_closing():
                 return
             state = self.conn.their_state
+            if under_way is not None and (self.cycle is not under_way or state is h11.IDLE):
+                # The request under way ended in that call, the client never seen at DONE:
+                # it was answered before its body had all come, and uvicorn read the rest
+                # past and began the next cycle (and maybe the next request) at once.
+                self._began = self._head_done = False
+                self._disarm()
             if state in whole:
                 self._began = self._head_done = False
                 self._disarm()

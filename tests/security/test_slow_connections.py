@@ -236,6 +236,53 @@ def test_each_request_on_a_kept_alive_connection_has_its_own_time(http: str) -> 
             assert took >= TIMEOUT * 0.9
 
 
+def test_a_request_answered_before_its_body_came_leaves_the_next_its_own_time(
+    http: str,
+) -> None:
+    """An answer can go before the request's body has all come (here, a 401 for want of
+    credentials). The rest of that body, once it comes, ends the request: the next one's
+    time counts from its own first byte. Until then the connection is held to the timeout,
+    and closed without a second answer."""
+    body = b'{"display_name": "x"}'
+    unauthorized = (
+        b"POST /v1/meetings/rooms HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body[:4])
+    )
+    rest = body[4:]
+    then = {  # what follows the rest of the body
+        "a request line cut short": b"GET /_emulator/heal",
+        "a request cut in its body": HALF_REQUEST,
+        "nothing": None,
+    }
+    with emulator(http, TIMEOUT, keep_alive=30) as running:
+        started = time.monotonic()
+        socks = {case: connect(running) for case in then}
+        for sock in socks.values():
+            sock.sendall(unauthorized)
+        for sock in socks.values():
+            assert [status(answer) for answer in answered(sock)] == [401]
+        time.sleep(TIMEOUT * 0.6)
+        sent = time.monotonic()
+        for case, sock in socks.items():
+            following = then[case]
+            if following is not None:
+                sock.sendall(rest + following)
+        seen = {}
+        for case, sock in socks.items():
+            if then[case] is None:
+                took, received = closed_after(sock, started, TIMEOUT + MARGIN)
+                seen[case] = (received, took >= TIMEOUT * 0.9)
+            else:
+                took, received = closed_after(sock, sent, TIMEOUT + MARGIN)
+                seen[case] = (received, took >= TIMEOUT * 0.9)
+            sock.close()
+    assert seen == {
+        "a request line cut short": (TOO_SLOW, True),
+        "a request cut in its body": (TOO_SLOW, True),
+        "nothing": (b"", True),
+    }
+
+
 def test_a_slow_request_within_the_timeout_is_served(http: str) -> None:
     with emulator(http, 3) as running:
         sock = connect(running)
