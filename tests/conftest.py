@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -43,6 +44,15 @@ def emulator(clock: Clock) -> Emulator:
 @pytest.fixture
 def app(clock: Clock) -> Starlette:
     return create_app(Settings(seed=1), clock=clock, ids=Ids(1))
+
+
+def make_app(**settings: Any) -> Starlette:
+    """An app from `Settings(seed=1, **settings)`, its clock frozen at START, that runs no
+    timer in real time: what falls due happens at the latest on the next request. A test
+    module whose tests want it for `client` overrides `app` with it."""
+    return create_app(
+        Settings(seed=1, **settings), clock=Clock.frozen_at(START), ids=Ids(1), run_timers=False
+    )
 
 
 @pytest.fixture

@@ -10,15 +10,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
-from meetings_emulator.app import create_app
-from meetings_emulator.domain.clock import Clock
-from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.logos import MAX_UPLOAD_BYTES, UPLOAD_PATH
-from meetings_emulator.domain.settings import Settings
 
-from ..conftest import BASIC, START, serving
+from ..conftest import BASIC, make_app, serving
 from .wire import TempFileWatch, chunked, exchange, head
 
 V1 = "/v1/meetings"
@@ -26,15 +21,6 @@ TOKEN = "control-secret"
 LIMIT = 1024 * 1024  # the JSON bodies' default limit
 ENDLESS = 64 * 1024 * 1024  # "endless": far past every limit; a fixed server answers long before
 BOUNDARY = "----limit-test-boundary"
-
-
-def make_app(**settings: object) -> Starlette:
-    return create_app(
-        Settings(seed=1, **settings),  # type: ignore[arg-type]
-        clock=Clock.frozen_at(START),
-        ids=Ids(1),
-        run_timers=False,
-    )
 
 
 @pytest.fixture

@@ -18,10 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from meetings_emulator.app import create_app
 from meetings_emulator.domain.auth import Principal
 from meetings_emulator.domain.clock import Clock
 from meetings_emulator.domain.emulator import Emulator
@@ -29,22 +27,16 @@ from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.models import RoomSettings
 from meetings_emulator.domain.settings import Settings
 
-from ..conftest import BASIC, START, serving
+from ..conftest import BASIC, START, make_app, serving
 
 V1 = "/v1/meetings"
 HOUR = 3600
 
 
-def app_for(**settings: Any) -> Starlette:
-    return create_app(
-        Settings(**settings), clock=Clock.frozen_at(START), ids=Ids(9), run_timers=False
-    )
-
-
 @pytest.fixture
 def retained() -> Iterator[TestClient]:
     """An emulator that keeps gone rooms for one hour of its time."""
-    with TestClient(app_for(room_retention=HOUR), headers={"Authorization": BASIC}) as client:
+    with TestClient(make_app(room_retention=HOUR), headers={"Authorization": BASIC}) as client:
         yield client
 
 
@@ -167,7 +159,7 @@ def test_gone_rooms_restored_from_a_snapshot_are_forgotten_in_their_turn(
 
 
 def test_by_default_gone_rooms_are_kept_one_day() -> None:
-    with TestClient(app_for(), headers={"Authorization": BASIC}) as client:
+    with TestClient(make_app(), headers={"Authorization": BASIC}) as client:
         room = client.post(f"{V1}/rooms", json={"display_name": "x"}).json()
         advance(client, 600 + 86_400 - 1)
         assert client.get(f"{V1}/rooms/{room['id']}").status_code == 200
@@ -204,7 +196,7 @@ def median_lookup(client: TestClient, code: str) -> float:
 
 def test_a_meeting_page_costs_the_same_among_64000_rooms_as_among_one() -> None:
     """/meet/<code> scanned every room ever made: 20 ms a page at 64,000 rooms."""
-    few, many = (app_for(max_rooms=100_000) for _ in range(2))
+    few, many = (make_app(max_rooms=100_000) for _ in range(2))
     for app, count in ((few, 1), (many, 64_000)):
         rooms = app.state.emulator.rooms
         for n in range(count):
@@ -222,7 +214,7 @@ def test_a_meeting_page_costs_the_same_among_64000_rooms_as_among_one() -> None:
 def test_a_meeting_code_opens_its_available_room_else_the_latest_that_held_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    app = app_for(max_rooms=100_000)
+    app = make_app(max_rooms=100_000)
     emulator = app.state.emulator
     with TestClient(app, headers={"Authorization": BASIC}) as client:
         first = client.post(f"{V1}/rooms", json={"display_name": "first"}).json()
@@ -267,7 +259,7 @@ def test_a_reset_leaves_nothing_of_the_callers_of_isolated_tenants() -> None:
 
 
 def test_an_event_stream_that_is_never_read_is_dropped() -> None:
-    app = app_for(max_rooms=1000, request_timeout=1.0)
+    app = make_app(max_rooms=1000, request_timeout=1.0)
     emulator = app.state.emulator
     for n in range(200):  # a snapshot of some 800 kB
         emulator.rooms.create(RoomSettings(display_name=f"r{n}", metadata="m" * 4000))
@@ -324,7 +316,7 @@ def test_an_event_stream_that_is_never_read_is_dropped() -> None:
 def test_fault_rules_are_bounded() -> None:
     from meetings_emulator.testing.rules import MAX_RULES
 
-    with TestClient(app_for(), headers={"Authorization": BASIC}) as client:
+    with TestClient(make_app(), headers={"Authorization": BASIC}) as client:
         rule = {"path": "/v1/meetings/nothing", "effect": {"status": 503}}
         for _ in range(MAX_RULES):
             assert client.post("/_emulator/faults", json=rule).status_code == 201

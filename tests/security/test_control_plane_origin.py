@@ -19,13 +19,10 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
-from meetings_emulator.app import create_app
 from meetings_emulator.config import ConfigError, build_parser, configure
-from meetings_emulator.domain.clock import Clock
-from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.settings import Settings
 
-from ..conftest import BASIC, START, free_port, serving
+from ..conftest import BASIC, free_port, make_app, serving
 from .wire import exchange, head
 
 V1 = "/v1/meetings"
@@ -35,16 +32,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
-def make_app(**settings: Any) -> Starlette:
-    return create_app(
-        Settings(seed=1, **settings), clock=Clock.frozen_at(START), ids=Ids(1), run_timers=False
-    )
-
-
 @pytest.fixture
-def client() -> Iterator[TestClient]:
-    with TestClient(make_app(), headers={"Authorization": BASIC}) as test_client:
-        yield test_client
+def app() -> Starlette:
+    """What `client` (tests/conftest.py) serves here."""
+    return make_app()
 
 
 def clock_now(client: TestClient) -> str:

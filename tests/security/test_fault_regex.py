@@ -5,28 +5,18 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from typing import Any
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from meetings_emulator.app import create_app
-from meetings_emulator.domain.clock import Clock
-from meetings_emulator.domain.ids import Ids
-from meetings_emulator.domain.settings import Settings
-
-from ..conftest import BASIC, START, serving
+from ..conftest import BASIC, make_app, serving
 
 V1 = "/v1/meetings"
 # `(a+)+$` tried against a run of `a`s that ends in something else: Python's `re` tries
 # every way to split the run, 2**n of them (26 characters took 8 s; these take minutes).
 EVIL = "(a+)+$"
 CRAFTED = f"{V1}/rooms/" + "a" * 30 + "!"
-
-
-def make_app() -> Any:
-    return create_app(Settings(seed=1), clock=Clock.frozen_at(START), ids=Ids(1), run_timers=False)
 
 
 def test_a_catastrophic_pattern_answers_at_once_and_the_server_keeps_answering() -> None:

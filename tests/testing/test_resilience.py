@@ -15,17 +15,13 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from meetings_emulator.app import create_app
 from meetings_emulator.callbacks.receiver import Inbox, Received, create_receiver
-from meetings_emulator.domain.clock import Clock
-from meetings_emulator.domain.ids import Ids
-from meetings_emulator.domain.settings import Settings
 from meetings_emulator.testing.api_faults import ConnectionDropped
 from meetings_emulator.testing.identity import redact_authorization, tenant_of
 from meetings_emulator.testing.journal import JOURNAL_BODY_BYTES, JOURNAL_SIZE
 from meetings_emulator.testing.middleware import Resilience
 
-from ..conftest import BASIC, START, serving
+from ..conftest import BASIC, make_app, serving
 
 V1 = "/v1/meetings"
 BETA = "/beta/meetings"
@@ -34,16 +30,10 @@ TOKEN = "let-me-in"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def make_app(**settings: Any) -> Starlette:
-    return create_app(
-        Settings(seed=1, **settings), clock=Clock.frozen_at(START), ids=Ids(1), run_timers=False
-    )
-
-
 @pytest.fixture
-def client() -> Iterator[TestClient]:
-    with TestClient(make_app(), headers={"Authorization": BASIC}) as test_client:
-        yield test_client
+def app() -> Starlette:
+    """What `client` (tests/conftest.py) serves here."""
+    return make_app()
 
 
 def add_fault(client: TestClient, **rule: Any) -> dict[str, Any]:
