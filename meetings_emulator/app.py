@@ -21,9 +21,10 @@ from meetings_emulator.domain.errors import MeetingsError
 from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.settings import Settings
 from meetings_emulator.domain.snapshot_check import Refused
+from meetings_emulator.domain.tenancy import Tenancy
 from meetings_emulator.http import api, control
 from meetings_emulator.http.errors import on_http_error, on_meetings_error, on_unexpected_error
-from meetings_emulator.testing import endpoints, middleware
+from meetings_emulator.testing import endpoints, middleware, tenants
 from meetings_emulator.ui import routes as ui_routes
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ def create_app(
     (from `statefile`) names what is wrong with it.
     """
     emulator = Emulator(settings, clock=clock, ids=ids)
+    tenancy = Tenancy(emulator)
     sender = Sender(lambda: emulator.callbacks, emulator.clock, transport=transport)
     state_file = emulator.settings.state_file
     if state_file is not None:
@@ -73,8 +75,9 @@ def create_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         emulator.callbacks.notify = sender.wake
         tasks = [asyncio.create_task(sender.run())]
+        worlds.start_all()
         if run_timers:
-            tasks.append(asyncio.create_task(_run_due_transitions(emulator)))
+            tasks.append(asyncio.create_task(_run_due_transitions(tenancy)))
         try:
             yield
         finally:
@@ -82,14 +85,21 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            grace = emulator.settings.shutdown_grace
             try:
-                await sender.close(emulator.settings.shutdown_grace)
+                await asyncio.gather(sender.close(grace), worlds.close(grace))
             finally:  # the state is saved whatever happened to the callbacks
                 if state_file is not None:
                     _save(state_file, emulator)
 
     app = Starlette(
-        routes=[*api.routes(), *control.routes(), *ui_routes(), *endpoints.routes()],
+        routes=[
+            *api.routes(),
+            *control.routes(),
+            *ui_routes(),
+            *endpoints.routes(),
+            *tenants.routes(),
+        ],
         exception_handlers={
             MeetingsError: on_meetings_error,
             HTTPException: on_http_error,
@@ -98,7 +108,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.emulator = emulator
-    middleware.install(app, sender)
+    app.state.tenancy = tenancy
+    worlds = middleware.install(app, sender, tenancy, transport)
     return app
 
 
@@ -111,14 +122,21 @@ def _save(state_file: str, emulator: Emulator) -> None:
         log.error("could not save the state to %s: %s", state_file, reason)
 
 
-async def _run_due_transitions(emulator: Emulator) -> None:
-    """Make expiry and the other timed rules happen by themselves in real time."""
+async def _run_due_transitions(tenancy: Tenancy) -> None:
+    """Make expiry and the other timed rules happen by themselves in real time, in every
+    tenant whose clock runs (a frozen clock only moves when told, and runs its
+    transitions then)."""
     while True:
-        try:
-            now = emulator.now()
-        except Exception:
-            log.exception("a timed transition failed")
-            now = emulator.clock.now()
-        due = emulator.timers.next_due()
-        wait = RUNNER_MAX_SLEEP if due is None else min(RUNNER_MAX_SLEEP, due - now)
+        wait = RUNNER_MAX_SLEEP
+        for emulator in tenancy.emulators():
+            if emulator.clock.frozen and emulator is not tenancy.default:
+                continue
+            try:
+                now = emulator.now()
+            except Exception:
+                log.exception("a timed transition failed")
+                now = emulator.clock.now()
+            due = emulator.timers.next_due()
+            if due is not None:
+                wait = min(wait, due - now)
         await asyncio.sleep(max(wait, RUNNER_MIN_SLEEP).total_seconds())

@@ -49,14 +49,20 @@ class Authenticator:
         api_key: str | None = None,
         api_secret: str | None = None,
         public_key: str | None = None,
+        application_id: str | None = None,
     ) -> None:
         self._clock = clock
         self._api_key = api_key
         self._api_secret = api_secret
         self._public_key = public_key
+        # A tenant's own application: its JWTs must name it (and, with a public key, be
+        # signed by the matching private key).
+        self._application_id = application_id
         configured = api_key is not None or api_secret is not None or public_key is not None
         self._basic_allowed = not configured or api_key is not None or api_secret is not None
-        self._bearer_allowed = not configured or public_key is not None
+        self._bearer_allowed = (
+            not configured or public_key is not None or application_id is not None
+        )
         # Accepted headers, newest last: decoding and verifying a JWT costs more than the
         # rest of a request, and clients send the same token many times.
         self._accepted: OrderedDict[str, tuple[Principal, float | None]] = OrderedDict()
@@ -120,6 +126,8 @@ class Authenticator:
         application_id = claims.get("application_id")
         exp, nbf = claims.get("exp"), claims.get("nbf")
         if not isinstance(application_id, str) or not application_id:
+            raise AuthenticationError.invalid()
+        if self._application_id is not None and application_id != self._application_id:
             raise AuthenticationError.invalid()
         if not _is_time(exp) or self._expired(exp):
             raise AuthenticationError.invalid()

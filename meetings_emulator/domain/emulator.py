@@ -63,6 +63,8 @@ class Emulator:
         # Who the emulator is to its callers: one application of one account.
         self.application_id = self.settings.application_id or self.ids.application_id
         self.account_id = self.settings.api_key or self.ids.account_id
+        # Whether another tenant's rooms hold a meeting code (`Tenancy` sets it).
+        self.code_held_elsewhere: Callable[[str], bool] | None = None
         self._build_state(notify=None)
         self._busy_known = True  # nothing yet: nothing in use
 
@@ -91,6 +93,7 @@ class Emulator:
             themes=self.themes,
             retention=timedelta(seconds=self.settings.room_retention),
         )
+        self.rooms.code_held_elsewhere = self.code_held_elsewhere
         # Rooms in use, by id: how many live sessions and recordings awaiting upload each
         # has. A gone room in use is not forgotten (its people can still leave, its
         # recording be uploaded, and a snapshot of it be read back).

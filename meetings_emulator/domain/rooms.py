@@ -106,6 +106,9 @@ class Rooms:
         self.on_forget: Callable[[list[Room]], None] = lambda _rooms: None
         # Rooms known to `_by_code` and `_gone` (all, but those a snapshot restored).
         self._tracked = 0
+        # Whether a meeting code is held elsewhere (by another tenant's rooms): codes are
+        # unique across every tenant, as the meeting page finds a room by its code alone.
+        self.code_held_elsewhere: Callable[[str], bool] | None = None
 
     # -- time ---------------------------------------------------------------------------
 
@@ -331,10 +334,15 @@ class Rooms:
         if self._themes is None or not self._themes.has(theme_id, tenant):
             raise BadRequestError(f"Failed to {action} because theme id {theme_id} not found")
 
+    def holds_code(self, code: str) -> bool:
+        """Whether an available room here holds `code`."""
+        return code in self._codes_in_use
+
     def _free_meeting_code(self) -> str:
+        elsewhere = self.code_held_elsewhere
         while True:
             code = self._ids.meeting_code()
-            if code not in self._codes_in_use:
+            if code not in self._codes_in_use and (elsewhere is None or not elsewhere(code)):
                 return code
 
     def _schedule_expiry(self, room: Room) -> None:

@@ -52,7 +52,8 @@ from meetings_emulator.version import __version__
 
 MAX_ADVANCE = timedelta(days=366 * 10)
 CLOCK_KEYS = ("advance_seconds", "now", "frozen")
-CALLBACK_FILTERS = ("room_id", "event", "status")
+# `tenant` picks whose log it is (the middleware reads it).
+CALLBACK_FILTERS = ("room_id", "event", "status", "tenant")
 
 
 def _clock_json(request: Request) -> dict[str, Any]:
@@ -383,7 +384,7 @@ async def redeliver(request: Request) -> Response:
     return json_response(delivery_json(callbacks.redeliver(delivery)), 202)
 
 
-REDELIVER_FILTERS = ("status", "room_id", "event")
+REDELIVER_FILTERS = ("status", "room_id", "event", "tenant")
 REDELIVERABLE = (DeliveryStatus.FAILED, DeliveryStatus.DELIVERED)
 
 

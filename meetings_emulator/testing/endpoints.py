@@ -90,11 +90,15 @@ async def list_requests(request: Request) -> Response:
         problems.append(f'"limit" must be an integer from 1 to {JOURNAL_SIZE}')
     if problems:
         raise InputValidationError.of(problems)
-    entries = resilience_of(request).journal.entries(
+    resilience = resilience_of(request)
+    # `tenant` names a tenant made in the control plane (whose journal this is), or else
+    # filters the default tenant's journal by caller (`--tenancy isolated`, `--tenants`).
+    by_caller = query.get("tenant") if resilience is request.app.state.resilience else None
+    entries = resilience.journal.entries(
         method=query.get("method"),
         path=query.get("path"),
         status=status,
-        tenant=query.get("tenant"),
+        tenant=by_caller,
         limit=int(limit) if limit is not None else None,
     )
     return json_response({"requests": [entry.json() for entry in entries]})

@@ -21,7 +21,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -31,8 +31,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from meetings_emulator.callbacks.sender import Sender
 from meetings_emulator.domain.clock import Clock
 from meetings_emulator.domain.emulator import Emulator
+from meetings_emulator.domain.errors import NotFoundError
+from meetings_emulator.domain.models import DEFAULT_TENANT
+from meetings_emulator.domain.tenancy import Tenancy
 from meetings_emulator.http.api import PREFIXES as API_PREFIXES
 from meetings_emulator.http.api import RESOURCES
+from meetings_emulator.http.errors import error_body
 from meetings_emulator.http.requests import BODY_SEEN, EMULATOR
 from meetings_emulator.http.responses import json_response
 from meetings_emulator.http.routing import MethodTable, status_noted
@@ -66,8 +70,13 @@ from meetings_emulator.testing.guards import (
 from meetings_emulator.testing.identity import scope_tenant
 from meetings_emulator.testing.journal import Journal
 from meetings_emulator.testing.rules import Rules
+from meetings_emulator.testing.worlds import World, Worlds
+
+if TYPE_CHECKING:
+    import httpx
 
 RESET_PATH = "/_emulator/reset"
+RESILIENCE = "meetings_emulator.resilience"  # the request's tenant's testing aids, in its scope
 DISCONNECTED = "client disconnected"
 log = logging.getLogger("meetings_emulator.requests")
 
@@ -75,15 +84,19 @@ log = logging.getLogger("meetings_emulator.requests")
 class Resilience:
     """API fault rules, callback fault rules and the journal of one app."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator, tenant: str | None = None) -> None:
         self.emulator = emulator
         self.faults: Rules[ApiFault] = Rules(lambda: emulator.ids, "fault")
         self.callback_faults = CallbackFaults(lambda: emulator.ids)
         self.journal = Journal()
-        # Who a call is for; swap for the real thing when tenants exist.
+        # Who a call is for, as the journal shows it and fault rules match it: in the
+        # default tenant, the caller (its tenant with `--tenancy isolated` or `--tenants`);
+        # in a tenant made in the control plane, that tenant's name.
         self.tenant_of: Callable[[Scope], str | None] = functools.partial(
             scope_tenant, auth=emulator.auth
         )
+        if tenant is not None:
+            self.tenant_of = functools.partial(_named_tenant, tenant, self.tenant_of)
 
     def add_fault(self, body: Any) -> ApiFault:
         """Add an API fault rule from its JSON form (as `POST /_emulator/faults` does)."""
@@ -100,7 +113,12 @@ class Resilience:
         self.journal.clear()
 
 
-def install(app: Starlette, sender: Sender) -> Resilience:
+def install(
+    app: Starlette,
+    sender: Sender,
+    tenancy: Tenancy,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Worlds:
     """Put faults, the journal and the control token into an app `create_app` made.
 
     The middleware goes outside Starlette's `ServerErrorMiddleware` (which would answer
@@ -110,14 +128,21 @@ def install(app: Starlette, sender: Sender) -> Resilience:
     resilience = Resilience(app.state.emulator)
     app.state.resilience = resilience
     sender.faults = resilience.callback_faults.attempt
+    default = World(DEFAULT_TENANT, tenancy.default, resilience, sender)
+    worlds = Worlds(tenancy, default, Resilience, transport)
+    app.state.worlds = worlds
     build = app.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
         stack = build()
-        return ResilienceMiddleware(stack, resilience, MethodTable(API_PREFIXES, RESOURCES, stack))
+        return ResilienceMiddleware(stack, worlds, MethodTable(API_PREFIXES, RESOURCES, stack))
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
-    return resilience
+    return worlds
+
+
+def _named_tenant(name: str, caller: Callable[[Scope], str | None], scope: Scope) -> str | None:
+    return None if caller(scope) is None else name
 
 
 _API_ROOTS = tuple(prefix + "/" for prefix in API_PREFIXES)
@@ -164,11 +189,12 @@ async def _drop_connection(send: Send) -> bool:
 class ResilienceMiddleware:
     """Control token, journal and API faults, as a pure ASGI middleware (nothing buffered)."""
 
-    def __init__(self, app: ASGIApp, resilience: Resilience, api: MethodTable) -> None:
+    def __init__(self, app: ASGIApp, worlds: Worlds, api: MethodTable) -> None:
         self.app = app
-        self.resilience = resilience
+        self.worlds = worlds
+        self.resilience = worlds.default.resilience
         self.api = api  # the API's endpoints, found without the app's router
-        settings = resilience.emulator.settings
+        settings = self.resilience.emulator.settings
         self.hosts = HostCheck(settings)
         self.own_origin = own_origin(settings)
 
@@ -176,16 +202,27 @@ class ResilienceMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        scope[EMULATOR] = self.resilience.emulator
         refused_host = self.hosts.refused(scope)
         if refused_host is not None:
+            scope[EMULATOR] = self.resilience.emulator
             await self._refuse(refuse_host(refused_host), scope, receive, send)
             return
         path: str = scope["path"]
         method: str = scope.get("method", "GET")
         if scope["type"] == "http" and is_api_path(path):
-            await self._api_call(scope, receive, send)
+            world = self.worlds.for_api_call(scope)
+            scope[EMULATOR] = world.emulator
+            scope[RESILIENCE] = world.resilience
+            await self._api_call(world.resilience, scope, receive, send)
             return
+        try:
+            world = self.worlds.for_control_call(scope)
+        except NotFoundError as unknown:
+            scope[EMULATOR] = self.resilience.emulator
+            await self._refuse(json_response(error_body(unknown), 404), scope, receive, send)
+            return
+        scope[EMULATOR] = world.emulator
+        scope[RESILIENCE] = world.resilience
         if needs_token(method, path):
             headers = RequestHeaders(scope)
             origin = foreign_origin(headers, self.own_origin)
@@ -205,7 +242,7 @@ class ResilienceMiddleware:
                 await self._refuse(refuse_content_type(wrong), scope, receive, send)
                 return
         if scope["type"] == "http" and path == RESET_PATH and method == "POST":
-            send = self._resetting_after(send)
+            send = self._resetting_after(send, world)
         try:
             await self.app(scope, receive, send)
         except ClientDisconnect:
@@ -223,18 +260,22 @@ class ResilienceMiddleware:
         )
         await self._refuse(response, scope, receive, send)
 
-    def _resetting_after(self, send: Send) -> Send:
-        """A successful reset forgets the fault rules and the journal too."""
+    def _resetting_after(self, send: Send, world: World) -> Send:
+        """A successful reset forgets the fault rules and the journal too; without
+        `?tenant=`, every tenant's state and aids as well (the tenants stay)."""
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
-                self.resilience.reset()
+                world.resilience.reset()
+                if world is self.worlds.default:
+                    self.worlds.reset_all()
             await send(message)
 
         return sending
 
-    async def _api_call(self, scope: Scope, receive: Receive, send: Send) -> None:
-        resilience = self.resilience
+    async def _api_call(
+        self, resilience: Resilience, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         started = Clock.elapsed()
         tenant = resilience.tenant_of(scope)
         entry = resilience.journal.open(scope, resilience.emulator.clock.now(), tenant)
@@ -294,8 +335,23 @@ class ResilienceMiddleware:
 
 
 def resilience_of(request: Request) -> Resilience:
-    resilience: Resilience = request.app.state.resilience
+    """The testing aids of the tenant a request is for."""
+    resilience: Resilience | None = request.scope.get(RESILIENCE)
+    if resilience is None:
+        resilience = request.app.state.resilience
     return resilience
 
 
-__all__ = ["Resilience", "ResilienceMiddleware", "install", "is_api_path", "resilience_of"]
+def worlds_of(request: Request) -> Worlds:
+    worlds: Worlds = request.app.state.worlds
+    return worlds
+
+
+__all__ = [
+    "Resilience",
+    "ResilienceMiddleware",
+    "install",
+    "is_api_path",
+    "resilience_of",
+    "worlds_of",
+]

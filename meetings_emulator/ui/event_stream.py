@@ -296,7 +296,7 @@ def _close_connection(request: Request) -> None:
 
 async def events(request: Request) -> Response:
     query = request.query_params
-    problems = [f'"{key}" is not allowed' for key in query if key != "room_id"]
+    problems = [f'"{key}" is not allowed' for key in query if key not in ("room_id", "tenant")]
     if problems:
         raise InputValidationError.of(problems)
     room_id = query.get("room_id")

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, Response
 from meetings_emulator.domain.emulator import Emulator
 from meetings_emulator.domain.errors import InputValidationError, NotFoundError
 from meetings_emulator.domain.models import Room
+from meetings_emulator.domain.tenancy import Tenancy
 from meetings_emulator.http.render import participant_json
 from meetings_emulator.http.requests import emulator_of, read_json
 from meetings_emulator.http.responses import json_response
@@ -21,14 +22,16 @@ from meetings_emulator.http.schemas import parse_participant
 from meetings_emulator.ui.pages import PAGE_HEADERS, page_html
 
 
-def room_by_code(emulator: Emulator, code: str) -> Room:
-    """The room a meeting code opens: the available one that holds it, else the latest one
-    that held it (an expired room's code may have been given out again). Looked up, not
+def room_by_code(request: Request, code: str) -> tuple[Emulator, Room]:
+    """The room a meeting code opens, in whichever tenant holds it, with that tenant's
+    emulator: the available one that holds it, else the latest one that held it (an
+    expired room's code may have been given out again). Looked up in each tenant, not
     searched for: the same cost among a million rooms as among one."""
-    room = emulator.rooms.by_code(code)
-    if room is None:
+    tenancy: Tenancy = request.app.state.tenancy
+    found = tenancy.room_by_code(code)
+    if found is None:
         raise NotFoundError(f"Meeting {code} was not found")
-    return room
+    return found
 
 
 def is_host_token(emulator: Emulator, room: Room, token: str | None) -> bool:
@@ -76,7 +79,7 @@ async def meeting_page(request: Request) -> Response:
     code = query.get("room_token") or (segments[-1] if segments else "")
     if not code:
         raise NotFoundError(f"Not Found: {request.method} {request.url.path}: no meeting code")
-    room = room_by_code(emulator, code)
+    emulator, room = room_by_code(request, code)
     token = query.get("participant_token")
     host = is_host_token(emulator, room, token)
     data = {
@@ -108,8 +111,7 @@ async def meet_join(request: Request) -> Response:
     if problems:
         raise InputValidationError.of(problems)
     name, _, _ = parse_participant({"name": body["name"]} if "name" in body else {})
-    emulator = emulator_of(request)
-    room = room_by_code(emulator, request.path_params["meeting_code"])
+    emulator, room = room_by_code(request, request.path_params["meeting_code"])
     is_host = is_host_token(emulator, room, token)
     participant = emulator.sessions.join(room.id, name, is_host=is_host)
     return json_response(participant_json(participant), 201)
