@@ -1,9 +1,14 @@
-"""The Dockerfile's recipe, replayed without a container engine so it cannot rot unnoticed.
+"""The Dockerfile's recipe, checked and replayed without a container engine so it cannot rot
+unnoticed.
 
-The test reads the Dockerfile, installs the package as its `RUN pip install` does into a
-clean virtual environment, starts its `ENTRYPOINT` with its `ENV`, and runs its
-`HEALTHCHECK` command, which must succeed, over HTTP and with TLS on; then stops it as
-`docker stop` does (SIGTERM), which must end it cleanly within the documented bound.
+The structure tests read the Dockerfile and .dockerignore as an engine does (image.py): a
+base pinned to a Python patch version and a digest, the locked dependencies in a layer of
+their own before any source, only locked or built packages installed, a non-root user, the
+OCI labels, and a build context without tests or docs. The replay builds both stages in
+folders (the same `COPY` and `RUN` lines, from the same context), starts the image's
+`ENTRYPOINT` with its `ENV`, runs its `HEALTHCHECK` command, which must succeed, over HTTP
+and with TLS on, and stops it as `docker stop` does (SIGTERM), which must end it cleanly
+within the documented bound.
 """
 
 from __future__ import annotations
@@ -11,87 +16,109 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import signal
 import subprocess
 import time
-import venv
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from ..conftest import free_port
+from .image import ROOT, Dockerfile, Replayed, context_files
 
-ROOT = Path(__file__).resolve().parents[2]
-
-pytestmark = pytest.mark.network
-
-
-def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, continuation lines joined and comments dropped."""
-    lines = [
-        line
-        for line in (ROOT / "Dockerfile").read_text().splitlines()
-        if not line.lstrip().startswith("#")
-    ]
-    joined = re.sub(r"\\\n", " ", "\n".join(lines))
-    parsed = []
-    for line in joined.splitlines():
-        if line.strip():
-            word, _, rest = line.strip().partition(" ")
-            parsed.append((word.upper(), rest.strip()))
-    return parsed
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+SOURCE = ("pyproject.toml", "README.md", "LICENSE", "NOTICE", "meetings_emulator", "openapi")
 
 
-def environment() -> dict[str, str]:
-    env: dict[str, str] = {}
-    for word, rest in instructions():
-        if word == "ENV":
-            for pair in shlex.split(rest):
-                key, _, value = pair.partition("=")
-                env[key] = value
-    return env
+def test_the_base_is_one_python_patch_release_pinned_by_digest() -> None:
+    dockerfile = Dockerfile.read()
+    base = dockerfile.args["PYTHON_IMAGE"]
+    assert re.fullmatch(r"python:3\.\d+\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", base), base
+    assert [stage.base for stage in dockerfile.stages] == [base, base]
+    tag = base.split("@")[0]
+    assert dockerfile.final.labels()["org.opencontainers.image.base.name"].endswith(f"/{tag}")
 
 
-def test_the_image_is_slim_non_root_and_checks_its_health() -> None:
-    found = dict(instructions())
-    assert re.fullmatch(r"python:3\.\d+-slim", found["FROM"])
-    assert found["USER"] not in ("root", "0")
-    assert found["EXPOSE"] == "9010"
+def test_dependencies_come_from_the_lock_in_a_layer_before_the_source() -> None:
+    dockerfile = Dockerfile.read()
+    for stage, lock in (
+        (dockerfile.stage("build"), "build.lock"),
+        (dockerfile.final, "serve.lock"),
+    ):
+        steps = stage.steps
+        copy_at = [i for i, (word, _) in enumerate(steps) if word == "COPY"]
+        install_at = [i for i, (word, rest) in enumerate(steps) if word == "RUN" and "pip " in rest]
+        # The lock is copied alone, installed, and only then does anything else arrive.
+        assert copy_at[0] < install_at[0] < copy_at[1]
+        source, destination = steps[copy_at[0]][1].split()
+        assert source == f"requirements/{lock}"
+        install = steps[install_at[0]][1].split(" && ")[0]
+        assert install == f"pip install --no-deps --require-hashes -r {destination}"
+        # Every pip install takes exactly what it is given: a lock with hashes, or the wheel.
+        for i in install_at:
+            for command in steps[i][1].split(" && "):
+                if command.startswith(("pip install", "pip wheel")):
+                    assert "--no-deps" in command.split(), command
+    final_copies = dockerfile.final.all("COPY")
+    assert all(not any(part in SOURCE for part in rest.split()) for rest in final_copies)
+    assert final_copies[-1] == "--from=build /wheels /tmp/wheels"
+    build_copies = " ".join(dockerfile.stage("build").all("COPY")).split()
+    assert set(SOURCE) <= set(build_copies)
+
+
+def test_the_image_is_non_root_labelled_and_checks_its_health() -> None:
+    final = Dockerfile.read().final
+    assert final.one("USER") not in ("root", "0")
+    [useradd] = [rest for rest in final.all("RUN") if rest.startswith("useradd")]
+    assert useradd.split()[-1] == final.one("USER")
+    assert "--uid 10001" in useradd
+    assert final.one("EXPOSE") == "9010"
     # The check reads the server's own environment (port, TLS): no URL written in the file.
-    assert found["HEALTHCHECK"].split(" CMD ", 1)[1].strip() == "meetings-emulator health"
-    assert environment()["MEETINGS_EMULATOR_HOST"] == "0.0.0.0"
-    assert json.loads(found["ENTRYPOINT"]) == ["meetings-emulator"]
-    copied = [rest.split()[0] for word, rest in instructions() if word == "COPY"]
-    assert {"pyproject.toml", "meetings_emulator", "openapi"} <= set(copied)
+    assert final.one("HEALTHCHECK").split(" CMD ", 1)[1].strip() == "meetings-emulator health"
+    assert final.env()["MEETINGS_EMULATOR_HOST"] == "0.0.0.0"
+    assert json.loads(final.one("ENTRYPOINT")) == ["meetings-emulator"]
+    labels = final.labels()
+    urls = PYPROJECT["urls"]
+    assert labels == {
+        "org.opencontainers.image.title": PYPROJECT["name"],
+        "org.opencontainers.image.description": PYPROJECT["description"],
+        "org.opencontainers.image.version": PYPROJECT["version"],
+        "org.opencontainers.image.licenses": PYPROJECT["license"],
+        "org.opencontainers.image.source": urls["Repository"],
+        "org.opencontainers.image.url": urls["Homepage"],
+        "org.opencontainers.image.documentation": urls["Documentation"],
+        "org.opencontainers.image.base.name": labels["org.opencontainers.image.base.name"],
+    }
 
 
-@pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A clean virtual environment with the package installed as the `RUN` line does."""
-    env_dir = tmp_path_factory.mktemp("image")
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    env = {**os.environ, **environment()}
-    env.pop("PIP_NO_CACHE_DIR", None)  # the image keeps no cache; a test run may use one
-    installs = [rest for word, rest in instructions() if word == "RUN" and "pip install" in rest]
-    assert [rest.split("&&")[0].strip() for rest in installs] == ["pip install ."]
-    subprocess.run(
-        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", "."],
+def test_the_build_context_is_the_source_alone() -> None:
+    sent = context_files()
+    top = {path.split("/")[0] for path in sent}
+    assert top == {*SOURCE, "requirements"}
+    assert {p for p in sent if p.startswith("requirements/")} == {
+        "requirements/build.lock",
+        "requirements/serve.lock",
+    }
+    assert not [p for p in sent if "__pycache__" in p or p.endswith(".pyc")]
+    tracked = subprocess.run(
+        ["git", "ls-files", "meetings_emulator", "openapi"],
         cwd=ROOT,
-        env=env,
+        capture_output=True,
+        text=True,
         check=True,
-        timeout=600,
-    )
-    return env_dir / "bin"
+    ).stdout.split()
+    assert set(tracked) <= sent
 
 
-def start(bin_dir: Path, cwd: Path, **extra: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    env = {**os.environ, **environment(), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+def start(image: Replayed, cwd: Path, **extra: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    final = Dockerfile.read().final
+    env = {**os.environ, **image.env, "PATH": f"{image.bin}{os.pathsep}{os.environ['PATH']}"}
     env["MEETINGS_EMULATOR_PORT"] = str(free_port())  # 9010 may be taken on this machine
     env.update(extra)
-    entrypoint = json.loads(dict(instructions())["ENTRYPOINT"])
+    entrypoint = json.loads(final.one("ENTRYPOINT"))
     server = subprocess.Popen(
-        [str(bin_dir / entrypoint[0]), *entrypoint[1:]],
+        [str(image.bin / entrypoint[0]), *entrypoint[1:]],
         env=env,
         cwd=cwd,
         stdout=subprocess.PIPE,
@@ -102,7 +129,7 @@ def start(bin_dir: Path, cwd: Path, **extra: str) -> tuple[subprocess.Popen[str]
 
 
 def health_check(env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
-    check = dict(instructions())["HEALTHCHECK"].split(" CMD ", 1)[1]
+    check = Dockerfile.read().final.one("HEALTHCHECK").split(" CMD ", 1)[1]
     return subprocess.run(check, shell=True, env=env, capture_output=True, timeout=10)
 
 
@@ -128,7 +155,28 @@ def stop_as_docker_does(server: subprocess.Popen[str]) -> str:
     return output
 
 
-def test_the_recipe_installs_starts_and_is_healthy(image: Path, tmp_path: Path) -> None:
+@pytest.mark.network
+def test_the_replayed_image_holds_the_locked_set_and_nothing_else(image: Replayed) -> None:
+    """What the image's Python has: the project and the locked packages, no build tools."""
+    listed = subprocess.run(
+        [str(image.bin / "python"), "-m", "pip", "list", "--format=json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    installed = {entry["name"].lower().replace("_", "-") for entry in json.loads(listed.stdout)}
+    locked = {
+        line.split("==")[0]
+        for line in (ROOT / "requirements/serve.lock").read_text().splitlines()
+        if re.match(r"[a-z0-9]", line)
+    }
+    assert installed - {"pip", "setuptools"} == locked | {"meetings-emulator"}
+    assert not image.path("/tmp/wheels").exists()
+    assert not image.path("/tmp/serve.lock").exists()
+
+
+@pytest.mark.network
+def test_the_recipe_installs_starts_and_is_healthy(image: Replayed, tmp_path: Path) -> None:
     server, env = start(image, tmp_path)
     try:
         assert health_check(env).returncode in (0, 1)
@@ -136,7 +184,7 @@ def test_the_recipe_installs_starts_and_is_healthy(image: Path, tmp_path: Path) 
         # The installed package carries everything it serves.
         served = subprocess.run(
             [
-                str(image / "python"),
+                str(image.bin / "python"),
                 "-c",
                 "import urllib.request, os; print(urllib.request.urlopen("
                 "f'http://127.0.0.1:{os.environ[\"MEETINGS_EMULATOR_PORT\"]}/_emulator/openapi.json')"
@@ -156,7 +204,8 @@ def test_the_recipe_installs_starts_and_is_healthy(image: Path, tmp_path: Path) 
             server.stdout.close()
 
 
-def test_the_health_check_works_with_tls_on(image: Path, tmp_path: Path) -> None:
+@pytest.mark.network
+def test_the_health_check_works_with_tls_on(image: Replayed, tmp_path: Path) -> None:
     server, env = start(image, tmp_path, MEETINGS_EMULATOR_TLS="on")
     try:
         wait_healthy(server, env)
