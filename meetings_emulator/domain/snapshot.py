@@ -62,6 +62,7 @@ def load_state(emulator: Emulator, state: Any) -> None:
     saved_now = check_document(
         state, latest_clock=latest, clock_note=note, lead_years=MAX_EXPIRY_YEARS
     )
+    _check_codes_elsewhere(emulator, state)
     # The parts `reset` replaces are new objects; the old ones are kept aside untouched,
     # so a failure the check did not foresee can put every one of them back.
     before = dict(vars(emulator))
@@ -79,6 +80,20 @@ def load_state(emulator: Emulator, state: Any) -> None:
     if state["clock"].get("frozen"):
         emulator.clock.freeze()
     emulator.now()
+
+
+def _check_codes_elsewhere(emulator: Emulator, state: dict[str, Any]) -> None:
+    """With other tenants beside this one, no available room may take a code one of
+    theirs holds: the meeting page finds a room by its code alone."""
+    held_elsewhere = emulator.code_held_elsewhere
+    if held_elsewhere is None:
+        return
+    for n, room in enumerate(state["rooms"]["rooms"]):
+        if room.get("unavailable") is None and held_elsewhere(room["meeting_code"]):
+            raise Refused(
+                f'"rooms.rooms[{n}].meeting_code" repeats {room["meeting_code"]}, the code of an'
+                " available room of another tenant"
+            )
 
 
 def _restore(emulator: Emulator, state: dict[str, Any]) -> None:
