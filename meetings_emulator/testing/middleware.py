@@ -196,6 +196,8 @@ class ResilienceMiddleware:
         self.api = api  # the API's endpoints, found without the app's router
         settings = self.resilience.emulator.settings
         self.hosts = HostCheck(settings)
+        # Whether each API call is logged: the level is set before the app serves (`cli`).
+        self.debug = log.isEnabledFor(logging.DEBUG)
         self.own_origin = own_origin(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -210,7 +212,8 @@ class ResilienceMiddleware:
         path: str = scope["path"]
         method: str = scope.get("method", "GET")
         if scope["type"] == "http" and is_api_path(path):
-            world = self.worlds.for_api_call(scope)
+            worlds = self.worlds
+            world = worlds.for_api_call(scope) if worlds.tenants_made else worlds.default
             scope[EMULATOR] = world.emulator
             scope[RESILIENCE] = world.resilience
             await self._api_call(world.resilience, scope, receive, send)
@@ -331,7 +334,10 @@ class ResilienceMiddleware:
         finally:
             if entry.latency_ms is None:
                 entry.latency_ms = round((Clock.elapsed() - started) * 1000, 3)
-            log.debug("%s %s %s %.1f ms", entry.method, entry.path, entry.status, entry.latency_ms)
+            if self.debug:
+                log.debug(
+                    "%s %s %s %.1f ms", entry.method, entry.path, entry.status, entry.latency_ms
+                )
 
 
 def resilience_of(request: Request) -> Resilience:

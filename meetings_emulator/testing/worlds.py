@@ -67,6 +67,7 @@ class Worlds:
         self._make_resilience = make_resilience
         self._transport = transport
         self._worlds: dict[str, World] = {}
+        self.tenants_made = False  # whether any tenant exists (read on every API call)
 
     def __iter__(self) -> Iterator[World]:
         yield self.default
@@ -122,6 +123,7 @@ class Worlds:
         sender.faults = resilience.callback_faults.attempt
         world = World(tenant.name, emulator, resilience, sender, tenant)
         self._worlds[tenant.name] = world
+        self.tenants_made = True
         with contextlib.suppress(RuntimeError):  # no running loop: started with the app
             loop = asyncio.get_running_loop()
             self._start(world, loop)
@@ -140,6 +142,7 @@ class Worlds:
             raise NotFoundError(f"No tenant named {name}")
         self.tenancy.drop(name)
         del self._worlds[name]
+        self.tenants_made = bool(self._worlds)
         await _stop(world, grace=0)
         return world
 
