@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,8 @@ def test_a_block_not_run_still_parses(block: Block) -> None:
         yaml.safe_load(block.text)
     elif block.language == "json":
         json.loads(block.text)
+    elif block.language == "toml":
+        tomllib.loads(block.text)
 
 
 @pytest.mark.parametrize("block", as_is("python"))
