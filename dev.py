@@ -2,10 +2,11 @@
 """Run the emulator or its tests from a fresh checkout; only Python 3.11+ is needed.
 
     python3 dev.py run [emulator options]   serve the API on http://127.0.0.1:9010
-    python3 dev.py test [pytest options]    ruff, the import contracts, then the whole test suite
+    python3 dev.py test [pytest options]    ruff, the import contracts, the docs site, then
+                                            the whole test suite
 
 On first use this makes `.venv/` beside it and installs there what the command needs:
-`run` the project alone, `test` the project with its test tools. It installs again when
+`run` the project alone, `test` the project with its test and docs tools. It installs again when
 pyproject.toml changes, or when a command needs tools not yet installed. A stamp in the
 environment records what was installed, from which pyproject.toml. MEETINGS_EMULATOR_VENV
 names another folder for it.
@@ -23,6 +24,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 import venv
 from pathlib import Path
 
@@ -31,7 +34,7 @@ VENV = Path(os.environ.get("MEETINGS_EMULATOR_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".installed-from"
-EXTRAS = {"run": frozenset(), "test": frozenset({"test"})}
+EXTRAS = {"run": frozenset(), "test": frozenset({"test", "docs"})}
 
 
 def pyproject_hash() -> str:
@@ -87,7 +90,7 @@ def ensure_environment(command: str) -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     target = install_target(extras)
     print(
-        "dev.py: installing the project" + (" and its test tools" if extras else ""),
+        "dev.py: installing the project" + (f" with {', '.join(sorted(extras))}" if extras else ""),
         file=sys.stderr,
     )
     pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
@@ -125,7 +128,25 @@ def main(argv: list[str]) -> int:
         failed = subprocess.call(check, cwd=ROOT)
         if failed:
             return failed
+    failed = build_docs()
+    if failed:
+        return failed
     return subprocess.call([str(PYTHON), "-m", "pytest", *rest], cwd=ROOT)
+
+
+def build_docs(root: Path = ROOT) -> int:
+    """Build the docs site of `root` strictly (a warning, such as a broken link or anchor,
+    fails it), into a folder thrown away afterwards; the exit status of `mkdocs build`.
+
+    Not --quiet: mkdocs then hides its warnings, and --strict no longer counts them."""
+    started = time.monotonic()
+    quiet = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's banner about its successor
+    with tempfile.TemporaryDirectory(prefix="meetings-emulator-site-") as site:
+        build = [str(PYTHON), "-m", "mkdocs", "build", "--strict", "--site-dir", site]
+        failed = subprocess.call(build, cwd=root, env=quiet)
+    outcome = "failed" if failed else "built"
+    print(f"dev.py: docs site {outcome} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return failed
 
 
 if __name__ == "__main__":

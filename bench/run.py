@@ -1070,7 +1070,7 @@ def write_results(
 
 RESULTS_HEADER = """# Benchmark results
 
-Each section is one run of `bench/run.py --write` (see README.md, "Performance"): medians
+Each section is one run of `bench/run.py --write` (bench/README.md says how to run it): medians
 of the rounds, ratios between medians of the same run. "server CPU per request" is the
 server process's user + system CPU time over the requests it answered: it moves less with
 the machine's noise than req/s does.

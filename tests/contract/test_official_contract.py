@@ -334,7 +334,7 @@ DIFFERENCES: tuple[Difference, ...] = (
         "enum",
         LIVE,
         '`ui_settings.language` is `"default"` when not set; not in the file\'s enum',
-        'every room fixture has `"language": "default"` (README, deliberate choices)',
+        'every room fixture has `"language": "default"` (docs/emulated.md, deliberate choices)',
         add_to_enum(f"{ROOM}/ui_settings/properties/language", "default"),
     ),
     Difference(

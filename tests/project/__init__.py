@@ -1,1 +1,1 @@
-"""What a user follows: README's examples and the container recipe."""
+"""What a user follows: the examples of README.md and the docs pages, and the container recipe."""

@@ -1,4 +1,4 @@
-"""The names README.md tells users to import, from the package itself and from their modules."""
+"""The names the docs tell users to import, from the package itself and from their modules."""
 
 from __future__ import annotations
 

@@ -1,39 +1,53 @@
-"""The README's examples run as printed."""
+"""The README's examples run as printed (tests/project/samples.py says how each block is
+claimed; the pytest example is run by tests/tools/test_pytest_plugin.py)."""
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from starlette.applications import Starlette
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+from ..tools.process import EMULATOR, Running
+from .samples import README, blocks_of, named
 
-
-def blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.DOTALL)
+ACTION_INPUTS = {"port", "seed", "state-file", "callback-url"}
 
 
 def test_readme_starts_with_the_two_commands() -> None:
-    first = blocks("sh")[0].strip().splitlines()
-    assert [line.split("#")[0].strip() for line in first] == [
+    first = blocks_of(README)[0]
+    assert first.name == "commands"
+    assert [line.split("#")[0].strip() for line in first.text.strip().splitlines()] == [
         "python3 dev.py run",
         "python3 dev.py test",
     ]
 
 
+def test_the_readme_is_a_front_door() -> None:
+    """Short enough to read at once, and every page of the site it names exists."""
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 210
+    linked = re.findall(r"\]\((docs/[^)#]+\.md)", text)
+    assert len(linked) >= 15
+    missing = [link for link in linked if not (README.parent / link).is_file()]
+    assert missing == []
+
+
 @pytest.mark.network
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_curl_session_works_as_pasted(app: Starlette) -> None:
+def test_the_tour_works_as_pasted(app: Starlette) -> None:
     from ..conftest import app_emulator, serving
 
     app_emulator(app).clock.release()
-    session = blocks("sh")[1]
     with serving(app) as url:
-        script = session.replace("http://127.0.0.1:9010", url)
+        script = named("tour").text.replace("http://127.0.0.1:9010", url)
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", script],
             capture_output=True,
@@ -45,87 +59,102 @@ def test_curl_session_works_as_pasted(app: Starlette) -> None:
     assert '"type":"long_term"' in result.stdout
 
 
-def test_python_example_runs() -> None:
-    namespace: dict[str, object] = {}
-    [example] = [block for block in blocks("python") if "create_app" in block]
-    exec(compile(example, "README.md", "exec"), namespace)
-    room = namespace["room"]
-    assert isinstance(room, dict)
-    assert room["display_name"] == "Demo"
-    emulator = namespace["emulator"]
-    assert emulator.rooms.get(room["id"]).is_available is False  # type: ignore[attr-defined]
-    assert [event.name for event in emulator.events] == [  # type: ignore[attr-defined]
-        "session:started",
-        "session:participant:joined",
-        "recording:started",
-        "session:participant:left",
-        "recording:ended",
-        "session:ended",
-        "recording:uploaded",
-        "room:expired",
-    ]
+def _private_key_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
 
 
+@pytest.mark.sdk
 @pytest.mark.network
-def test_play_and_receiver_show_a_whole_meeting() -> None:
-    """The two commands of the callbacks section, with a free port and this Python."""
-    import os
-    import sys
-
+def test_the_python_sdk_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The TLS start command, then the SDK's set-up, on a free port and a CA of this test."""
+    pytest.importorskip("vonage", reason="the official SDK: pip install vonage==3.18.0")
     from ..conftest import free_port
 
-    [receiver_cmd] = [b for b in blocks("sh") if "receiver --port 9020" in b]
-    [play_cmd] = [b for b in blocks("sh") if "--callback-url http://127.0.0.1:9020" in b]
-    port = str(free_port())
-    launcher = f"{sys.executable} -m meetings_emulator"
-
-    def command(block: str) -> str:
-        return block.strip().replace("python3 dev.py run", launcher).replace("9020", port)
-
-    root = Path(__file__).resolve().parents[2]
-    receiver = subprocess.Popen(
-        command(receiver_cmd),
-        shell=True,
-        cwd=root,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    ca = tmp_path / "meetings-ca.pem"
+    command = shlex.split(named("tls-start").text.replace("/tmp/meetings-ca.pem", str(ca)))
+    assert command[:3] == ["python3", "dev.py", "run"]
+    port = free_port()
+    emulator = Running.start(*command[3:], "--port", str(port), command=EMULATOR)
     try:
-        assert receiver.stdout is not None
-        assert "listening" in receiver.stdout.readline()
-        played = subprocess.run(
-            command(play_cmd), shell=True, cwd=root, capture_output=True, text=True, timeout=60
+        key = tmp_path / "private.key"
+        key.write_text(_private_key_pem())
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)  # put back afterwards
+        code = (
+            named("python-sdk")
+            .text.replace("/tmp/meetings-ca.pem", str(ca))
+            .replace("localhost:9010", f"localhost:{port}")
         )
-        assert played.returncode == 0, played.stderr
+        namespace: dict[str, Any] = {
+            "APPLICATION_ID": "4ea3ee57-7a2b-4a0c-9c5e-7c1a8e1c2b3d",
+            "PRIVATE_KEY_PATH": str(key),
+        }
+        exec(compile(code, "README.md", "exec"), namespace)  # sets REQUESTS_CA_BUNDLE
     finally:
-        os.killpg(receiver.pid, 15)
-        printed, _ = receiver.communicate(timeout=10)
-    events = [line.split()[1] for line in printed.splitlines() if line[:2].isdigit()]
-    assert events == [
-        "session:started",
-        "session:participant:joined",
-        "recording:started",
-        "session:participant:joined",
-        "session:participant:left",
-        "session:participant:left",
-        "recording:ended",
-        "session:ended",
-        "recording:uploaded",
-        "room:expired",
+        stopped = emulator.stop()
+    assert stopped.status == 0, stopped.stderr
+    room = namespace["room"]
+    assert room["display_name"] == "Standup"
+    assert room["type"] == "instant"
+
+
+@pytest.mark.sdk
+@pytest.mark.network
+def test_the_node_sdk_recipe(tmp_path: Path) -> None:
+    """The Node snippet as a module of its own, with the SDK the Node suite installs."""
+    from meetings_emulator.app import create_app
+
+    from ..conftest import serving
+    from ..sdk import test_sdk_node as node_suite
+
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("the Node SDK needs `node` and `npm` on PATH")
+    if node_suite._needs_install():
+        node_suite._install(npm)
+    (tmp_path / "node_modules").symlink_to(node_suite.NODE_DIR / "node_modules")
+    key = json.dumps(_private_key_pem())
+    with serving(create_app()) as url:
+        sample = named("node-sdk").text.replace("http://127.0.0.1:9010", url)
+        script = tmp_path / "sample.mjs"
+        script.write_text(
+            f"const APP_ID = '4ea3ee57-7a2b-4a0c-9c5e-7c1a8e1c2b3d';\nconst KEY = {key};\n"
+            f"{sample}\nconsole.log(JSON.stringify(room));\n"
+        )
+        result = subprocess.run(
+            [node, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
+    assert result.returncode == 0, result.stderr
+    room = json.loads(result.stdout.strip().splitlines()[-1])
+    assert room["displayName"] == "Standup"
+    assert room["type"] == "instant"
+
+
+def action_steps(text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The one step that uses the action, and the steps after it, from a workflow or from
+    a job's `steps:`."""
+    document = yaml.safe_load(text)
+    if "jobs" in document:
+        [document] = document["jobs"].values()
+    document = document["steps"]
+    assert isinstance(document, list)
+    [at] = [
+        n
+        for n, step in enumerate(document)
+        if re.fullmatch(r"[\w.-]+/meetings-emulator@v0", str(step.get("uses", "")))
     ]
-    log = played.stdout.split("Callbacks (10):\n")[1].splitlines()[:10]
-    assert all("delivered, 1 attempt: 204" in line for line in log)
+    return document[at], document[at + 1 :]
 
 
-def test_signature_recipe_verifies_what_the_emulator_signs() -> None:
-    from meetings_emulator.domain.outbox import signature
-
-    [recipe] = [block for block in blocks("python") if "def verified" in block]
-    namespace: dict[str, object] = {}
-    exec(compile(recipe, "README.md", "exec"), namespace)
-    verified = namespace["verified"]
-    body = b'{"event":"session:started"}'
-    assert verified(body, signature("k", body), "k")  # type: ignore[operator]
-    assert not verified(body + b" ", signature("k", body), "k")  # type: ignore[operator]
+def test_the_action_step_is_well_formed() -> None:
+    """Only the action's inputs are given, and a later step reads the URL it exports."""
+    step, later = action_steps(named("github-action").text)
+    assert set(step.get("with", {})) <= ACTION_INPUTS
+    assert any("env.MEETINGS_EMULATOR_URL" in json.dumps(after) for after in later)

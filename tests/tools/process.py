@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 EMULATOR = [sys.executable, "-m", "meetings_emulator"]
 BANNER = re.compile(r"serving (https?://\S+) ")
-SHUTDOWN_BOUND = 5.0  # README: "Shutdown ... ends within 5 s"
+SHUTDOWN_BOUND = 5.0  # docs/running.md: "Shutdown ends within 5 s"
 SLACK = 1.5  # a loaded machine's share, on top of the bound
 # uvicorn's HTTP/1.1 protocols: httptools, which it takes by default, and h11, which it falls
 # back to where httptools cannot be imported.

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+from ..project.samples import named
 
 pytestmark = pytest.mark.network
 
 
 def readme_example() -> str:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
-    [example] = [block for block in blocks if "def test_a_meeting_from_start_to_end" in block]
+    """The block README.md marks `sample: pytest` (docs/recipes/pytest.md includes it)."""
+    example = named("pytest").text
+    assert "def test_a_meeting_from_start_to_end" in example
     return example
 
 
