@@ -95,7 +95,10 @@ STATEFUL_SETTINGS = settings(
     suppress_health_check=[],
 )
 # Chains of links are longer in a meeting (create -> join -> start -> stop -> get), so more steps.
-MEETING_STATEFUL_SETTINGS = settings(STATEFUL_SETTINGS, max_examples=25, stateful_step_count=25)
+# Hypothesis also draws on constants it finds in the project's own modules, so what it
+# generates moves with unrelated code: the budget keeps a margin (25 examples stopped
+# reaching `stopRecording` 200 when tenants came in; 60 do, in 8 s).
+MEETING_STATEFUL_SETTINGS = settings(STATEFUL_SETTINGS, max_examples=60, stateful_step_count=25)
 
 
 def make_app(settings: Settings | None = None) -> Starlette:
