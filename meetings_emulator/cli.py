@@ -4,6 +4,7 @@
     meetings-emulator play SCENARIO [...]            play a scripted meeting (see examples/)
     meetings-emulator receiver [--port N]            print the callbacks it is sent
     meetings-emulator health [--url URL] [--ca FILE] exit 0 when an emulator answers healthy
+    meetings-emulator exec [options] -- CMD [ARGS]   serve while CMD runs; exit with its status
 
 Every option can also come from the environment as `MEETINGS_EMULATOR_<NAME>`
 (for example `MEETINGS_EMULATOR_PORT=9010`); a flag on the command line wins. Every value
@@ -78,6 +79,7 @@ def _server_class() -> type:
 
         stopping_on: str | None = None
         stopping_since: float | None = None
+        announcing = True  # `exec` says where it serves on the log instead: stdout is CMD's
 
         def handle_exit(self, sig: int, frame: Any) -> None:
             # uvicorn would raise the signal again once stopped (a KeyboardInterrupt for
@@ -106,7 +108,7 @@ def _server_class() -> type:
             # set it aside, so full collections cost what the rooms and sessions cost.
             gc.collect()
             gc.freeze()
-            if self.should_exit:
+            if self.should_exit or not self.announcing:
                 return
             for server in self.servers:
                 for sock in server.sockets:
@@ -159,14 +161,28 @@ def serve(config: Config) -> int:
 
 
 def _serve(config: Config, noted: list[int]) -> int:
+    logs.setup(config.log_level, config.log_format)
+    server = prepare(config, config.settings)
+    if isinstance(server, int):
+        return server
+    if noted:
+        server.handle_exit(noted[0], None)
+    server.run()
+    if server.stopping_since is not None:
+        took = time.monotonic() - server.stopping_since
+        log.info("stopped in %.1f s", took, extra={"seconds": round(took, 3)})
+    return 0
+
+
+def prepare(config: Config, settings: Settings) -> Any:
+    """The uvicorn server for `settings` (the app built, TLS made, the configuration logged),
+    ready to `run`; or, when something is refused (told on stderr), the exit status."""
     import uvicorn
 
     from meetings_emulator.http.connections import guarded_protocol
     from meetings_emulator.http.tls import TlsError, make_tls
     from meetings_emulator.statefile import StateFileRefused
 
-    logs.setup(config.log_level, config.log_format)
-    settings = config.settings
     files = None
     try:
         tls_options = {}
@@ -222,22 +238,16 @@ def _serve(config: Config, noted: list[int]) -> int:
     # 10,000 keeps each pause short (a few ms; 100,000 made pauses of up to 40 ms).
     gc.set_threshold(10_000, 50, 1000)
     shown = masked_configuration(config)
+    shown["port"] = settings.port
     log.info(
         "configuration: %s",
         " ".join(f"{name}={'none' if value is None else value}" for name, value in shown.items()),
         extra={"configuration": shown},
     )
-    server = _server_class()(uvicorn_config)
-    if noted:
-        server.handle_exit(noted[0], None)
-    server.run()
-    if server.stopping_since is not None:
-        took = time.monotonic() - server.stopping_since
-        log.info("stopped in %.1f s", took, extra={"seconds": round(took, 3)})
-    return 0
+    return _server_class()(uvicorn_config)
 
 
-# -- health -------------------------------------------------------------------------------------
+# -- the command line -------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -246,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _command(argv)
     except KeyboardInterrupt:  # before the server took over the signals, or in a subcommand
-        return 130 if argv[:1] in (["play"], ["receiver"], ["health"]) else 0
+        return 130 if argv[:1] in (["play"], ["receiver"], ["health"], ["exec"]) else 0
 
 
 def _command(argv: list[str]) -> int:
@@ -260,6 +270,10 @@ def _command(argv: list[str]) -> int:
         return main_receiver(argv[1:])
     if argv[:1] == ["health"]:
         return main_health(argv[1:])
+    if argv[:1] == ["exec"]:
+        from meetings_emulator.exec_command import main_exec
+
+        return main_exec(argv[1:], prepare)
     args = build_parser().parse_args(argv)
     try:
         config = configure(args)

@@ -382,21 +382,30 @@ USAGE = f"""{PROG} [options]                       serve the emulator
        {PROG} play SCENARIO [options]         play a scripted meeting (play --help)
        {PROG} receiver [--port N] [options]   print the callbacks it is sent
        {PROG} health [--url URL] [--ca FILE]  exit 0 if an emulator answers healthy
+       {PROG} exec [options] -- CMD [ARGS]    serve while CMD runs (exec --help)
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The serving command's flags; values are checked by `settings_from`, with the
-    environment, so a bad environment variable never stops `--help`."""
+def build_parser(
+    prog: str = PROG,
+    usage: str = USAGE,
+    description: str = "A local, in-memory emulator of the Vonage Meetings API.",
+    epilog: str = (
+        f" SIGINT and SIGTERM stop the server within {SHUTDOWN_BOUND:g} s, saving the"
+        " state file; the exit status is 0, or 2 for a bad option."
+    ),
+) -> argparse.ArgumentParser:
+    """The serving command's flags (which `exec` takes too, with its own usage); values are
+    checked by `settings_from`, with the environment, so a bad environment variable never
+    stops `--help`."""
     parser = _Parser(
-        prog=PROG,
-        usage=USAGE,
-        description="A local, in-memory emulator of the Vonage Meetings API.",
+        prog=prog,
+        usage=usage,
+        description=description,
         epilog=(
             f"Every option is also an environment variable {ENV_PREFIX}<NAME> (shown with"
             " each); a flag wins. Switches take 1/0, true/false, yes/no or on/off there."
-            f" SIGINT and SIGTERM stop the server within {SHUTDOWN_BOUND:g} s, saving the"
-            " state file; the exit status is 0, or 2 for a bad option."
+            + epilog
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
