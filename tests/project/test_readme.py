@@ -16,9 +16,10 @@ import yaml
 from starlette.applications import Starlette
 
 from ..tools.process import EMULATOR, Running
-from .samples import README, blocks_of, named
+from .samples import README, ROOT, blocks_of, named
 
-ACTION_INPUTS = {"port", "seed", "state-file", "callback-url"}
+ACTION_INPUTS = set(yaml.safe_load((ROOT / "action.yml").read_text())["inputs"])
+ACTION = r"meetings-emulator/meetings-emulator@v\d+\.\d+\.\d+"
 
 
 def test_readme_starts_with_the_two_commands() -> None:
@@ -145,12 +146,12 @@ def action_steps(text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         [document] = document["jobs"].values()
     document = document["steps"]
     assert isinstance(document, list)
-    [at] = [
-        n
-        for n, step in enumerate(document)
-        if re.fullmatch(r"[\w.-]+/meetings-emulator@v0", str(step.get("uses", "")))
+    start, stop = [
+        n for n, step in enumerate(document) if re.fullmatch(ACTION, str(step.get("uses", "")))
     ]
-    return document[at], document[at + 1 :]
+    assert document[stop]["with"] == {"command": "stop"}
+    assert document[stop]["if"] == "always()"
+    return document[start], document[start + 1 : stop]
 
 
 def test_the_action_step_is_well_formed() -> None:
