@@ -29,7 +29,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from meetings_emulator.domain.clock import utc_now
-from meetings_emulator.domain.outbox import METADATA_HEADER, SIGNATURE_HEADER, signature
+from meetings_emulator.domain.outbox import METADATA_HEADER
+from meetings_emulator.domain.signing import SIGNATURE_HEADER, signature
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,9 @@ class Delivery:
     An event with no URL is only logged (`undelivered`). Its entry is made in two steps,
     as most are never read (a clock move may expire 100,000 rooms): first what the log is
     filtered by, then, when its `id`, `payload` or `headers` is first read, the rest, the
-    same as if it had been made at once. Once read they do not change.
+    same as if it had been made at once. Once read they do not change, but for the signature
+    among the `headers`: each attempt is signed as it is sent (`Outbox.signed_headers`), and
+    `headers` are the latest attempt's.
     """
 
     __slots__ = (
@@ -50,6 +52,7 @@ class Delivery:
         "_logged",
         "_outbox",
         "_payload",
+        "_signed_for",
         "_source",
         "attempts",
         "body",
@@ -84,6 +87,7 @@ class Delivery:
         self._payload: dict[str, Any] | None = payload
         self.body = body
         self._headers: dict[str, str] | None = headers
+        self._signed_for: tuple[object, ...] | None = None  # what `headers` are signed for
         self.created_at = created_at
         self.status = status
         self.attempts: list[Attempt] = [] if attempts is None else attempts
@@ -107,6 +111,7 @@ class Delivery:
         entry._payload = body
         entry.body = b""
         entry._headers = None
+        entry._signed_for = None
         entry.created_at = entry.finished_at = event.at
         entry.status = DeliveryStatus.UNDELIVERED
         entry.attempts = []

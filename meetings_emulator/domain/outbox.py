@@ -23,8 +23,6 @@ hold every later entry in the log.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 from collections import deque
@@ -41,6 +39,14 @@ from meetings_emulator.domain.deliveries import FINISHED, Attempt, Delivery, Del
 from meetings_emulator.domain.events import Event, RoomExpired
 from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.payloads import KINDS, kind_of, payload
+from meetings_emulator.domain.signing import (
+    SIGNATURE_HEADERS,
+    Signing,
+    profile_of,
+    secret_problem,
+    sign,
+    signed_for,
+)
 from meetings_emulator.domain.timers import Timers
 from meetings_emulator.version import __version__
 
@@ -48,7 +54,6 @@ USER_AGENT = f"meetings-emulator/{__version__}"
 EVENT_ID_HEADER = "X-Meetings-Event-Id"
 EVENT_HEADER = "X-Meetings-Event"
 METADATA_HEADER = "X-Meetings-Room-Metadata"
-SIGNATURE_HEADER = "X-Meetings-Signature"
 KEEP_DELIVERIES = 10_000
 DEFAULT_MAX_PENDING = 10_000
 # Past `keep`, finished entries behind one still pending are forgotten once this many more
@@ -65,6 +70,7 @@ class CallbackConfig:
     sessions_url: str | None = None
     recordings_url: str | None = None
     secret: str | None = None
+    signing: str | None = None  # a profile of `signing.py`; None: hmac with a secret, else none
     max_attempts: int = 8
     base_delay: float = 1.0
     timeout: float = 5.0
@@ -75,10 +81,15 @@ class CallbackConfig:
         )
         return specific or self.url
 
+    def __post_init__(self) -> None:
+        problem = secret_problem(self.profile, self.secret)  # an unknown profile: ValueError
+        if problem is not None:
+            raise ValueError(f"the callback secret {problem}")
 
-def signature(secret: str, body: bytes) -> str:
-    """The signature header's value: `sha256=` and the hex HMAC-SHA256 of the raw body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    @property
+    def profile(self) -> Signing:
+        """How callbacks are signed (see `signing.py`)."""
+        return profile_of(self.signing, self.secret)
 
 
 def retryable(status_code: int | None) -> bool:
@@ -150,9 +161,10 @@ class Outbox:
             url,
             body_json,
             body,
-            self._headers(delivery_id, event, body, url),
+            self._headers(delivery_id, event),
             event.at,
         )
+        self.signed_headers(delivery, event.at)
         with self._lock:
             self._enqueue(delivery)
             self._add_to_log(delivery)
@@ -230,14 +242,12 @@ class Outbox:
             entry._id = delivery_id = self._ids.uuid_later(entry._id_bits)
             if entry._payload is None:
                 entry._payload = payload(event, self._own_url)
-            entry._headers = self._headers(delivery_id, event, b"", None)
+            entry._headers = self._headers(delivery_id, event)
             if entry._logged:  # still in the log: findable by its id from now on
                 self._by_id.setdefault(delivery_id, entry)
             entry._source = None
 
-    def _headers(
-        self, delivery_id: str, event: Event, body: bytes, url: str | None
-    ) -> dict[str, str]:
+    def _headers(self, delivery_id: str, event: Event) -> dict[str, str]:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
@@ -247,9 +257,20 @@ class Outbox:
         metadata = event.room.settings.metadata
         if metadata is not None:
             headers[METADATA_HEADER] = quote(metadata, safe="")
-        if self.config.secret and url is not None:
-            headers[SIGNATURE_HEADER] = signature(self.config.secret, body)
         return headers
+
+    def signed_headers(self, delivery: Delivery, at: datetime) -> dict[str, str]:
+        """The headers of an attempt at `delivery` sent at `at`, signed as the configuration
+        now says (`signing.py`); they stay the delivery's `headers`, as the log shows them."""
+        config = self._config
+        profile = config.profile
+        key = signed_for(profile, config.secret, at)
+        if key != delivery._signed_for:
+            headers = {k: v for k, v in delivery.headers.items() if k not in SIGNATURE_HEADERS}
+            headers.update(sign(profile, config.secret, delivery.id, at, delivery.body))
+            delivery._headers = headers
+            delivery._signed_for = key
+        return delivery.headers
 
     def _add_to_log(self, delivery: Delivery) -> None:
         delivery._logged = True
@@ -473,7 +494,7 @@ class Outbox:
         return again
 
     def _again(self, delivery: Delivery, now: datetime) -> Delivery:
-        return Delivery(
+        again = Delivery(
             delivery.id,
             delivery.event,
             delivery.room_id,
@@ -483,6 +504,8 @@ class Outbox:
             delivery.headers,
             now,
         )
+        self.signed_headers(again, now)
+        return again
 
     def reconfigure(self, config: CallbackConfig) -> None:
         with self._lock:

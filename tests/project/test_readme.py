@@ -120,7 +120,7 @@ def test_play_and_receiver_show_a_whole_meeting() -> None:
 
 
 def test_signature_recipe_verifies_what_the_emulator_signs() -> None:
-    from meetings_emulator.domain.outbox import signature
+    from meetings_emulator.domain.signing import signature
 
     [recipe] = [block for block in blocks("python") if "def verified" in block]
     namespace: dict[str, object] = {}
