@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -337,3 +338,25 @@ def test_a_change_that_cannot_sign_is_refused(
         )
         assert client.get("/_emulator/callbacks/config").json() == before
 
+
+@pytest.mark.parametrize(
+    ("signing", "secret"),
+    [("hmac", HMAC_SECRET), ("vonage", VONAGE_SECRET), ("standard", STANDARD_SECRET)],
+)
+@pytest.mark.parametrize("right", [True, False])
+def test_the_receiver_command_checks_every_profile(signing: str, secret: str, right: bool) -> None:
+    """`meetings-emulator receiver --secret` says whether each signature is good, whatever
+    the profile, on a clock moved a day ahead (it checks no time)."""
+    out, inbox = io.StringIO(), Inbox()
+    checked_with = secret if right else "whsec_" + base64.b64encode(b"not the key").decode()
+    app = create_receiver(out, inbox=inbox, secret=checked_with)
+    with serving(app) as url:
+        target = Receiver(url, inbox)
+        with emulator(target, real_now(), callback_signing=signing, callback_secret=secret) as c:
+            advance(c, 86_400)
+            meet(c)
+            flush(c)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    mark = "  [signature ok]" if right else "  [BAD SIGNATURE]"
+    assert all(line.endswith(mark) for line in lines), lines
