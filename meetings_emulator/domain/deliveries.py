@@ -87,7 +87,8 @@ class Delivery:
         self._payload: dict[str, Any] | None = payload
         self.body = body
         self._headers: dict[str, str] | None = headers
-        self._signed_for: tuple[object, ...] | None = None  # what `headers` are signed for
+        # What `headers` are signed for (`signing.signed_for`); None: they are not signed.
+        self._signed_for: tuple[object, ...] | None = None
         self.created_at = created_at
         self.status = status
         self.attempts: list[Attempt] = [] if attempts is None else attempts

@@ -138,6 +138,7 @@ class Outbox:
     def config(self, config: CallbackConfig) -> None:
         self._config = config
         self._app_urls = {kind: config.url_for(kind) for kind in KINDS.values()}
+        self._signing = config.profile
 
     # -- recording what happened ------------------------------------------------------
 
@@ -262,12 +263,18 @@ class Outbox:
     def signed_headers(self, delivery: Delivery, at: datetime) -> dict[str, str]:
         """The headers of an attempt at `delivery` sent at `at`, signed as the configuration
         now says (`signing.py`); they stay the delivery's `headers`, as the log shows them."""
+        profile = self._signing
+        if profile is Signing.NONE and delivery._signed_for is None:
+            return delivery.headers  # unsigned, and to stay so
         config = self._config
-        profile = config.profile
         key = signed_for(profile, config.secret, at)
         if key != delivery._signed_for:
-            headers = {k: v for k, v in delivery.headers.items() if k not in SIGNATURE_HEADERS}
-            headers.update(sign(profile, config.secret, delivery.id, at, delivery.body))
+            headers = delivery.headers
+            if delivery._signed_for is not None:  # the last attempt's signature goes
+                headers = {k: v for k, v in headers.items() if k not in SIGNATURE_HEADERS}
+            signature = sign(profile, config.secret, delivery.id, at, delivery.body)
+            if signature:
+                headers = {**headers, **signature}
             delivery._headers = headers
             delivery._signed_for = key
         return delivery.headers
@@ -504,6 +511,7 @@ class Outbox:
             delivery.headers,
             now,
         )
+        again._signed_for = delivery._signed_for  # what its headers are signed for
         self.signed_headers(again, now)
         return again
 
