@@ -138,7 +138,7 @@ class Outbox:
     def config(self, config: CallbackConfig) -> None:
         self._config = config
         self._app_urls = {kind: config.url_for(kind) for kind in KINDS.values()}
-        self._signing = config.profile
+        self._signing = (config.profile, config.secret)  # one read gives both, consistent
 
     # -- recording what happened ------------------------------------------------------
 
@@ -263,16 +263,15 @@ class Outbox:
     def signed_headers(self, delivery: Delivery, at: datetime) -> dict[str, str]:
         """The headers of an attempt at `delivery` sent at `at`, signed as the configuration
         now says (`signing.py`); they stay the delivery's `headers`, as the log shows them."""
-        profile = self._signing
+        profile, secret = self._signing
         if profile is Signing.NONE and delivery._signed_for is None:
             return delivery.headers  # unsigned, and to stay so
-        config = self._config
-        key = signed_for(profile, config.secret, at)
+        key = signed_for(profile, secret, at)
         if key != delivery._signed_for:
             headers = delivery.headers
             if delivery._signed_for is not None:  # the last attempt's signature goes
                 headers = {k: v for k, v in headers.items() if k not in SIGNATURE_HEADERS}
-            signature = sign(profile, config.secret, delivery.id, at, delivery.body)
+            signature = sign(profile, secret, delivery.id, at, delivery.body)
             if signature:
                 headers = {**headers, **signature}
             delivery._headers = headers
