@@ -97,6 +97,7 @@ class Option:
 
 def _options() -> list[Option]:
     from meetings_emulator.domain.settings import Settings
+    from meetings_emulator.domain.signing import PROFILES
 
     d = Settings()
     server, api, callbacks, state, tls, logging_ = (
@@ -258,11 +259,22 @@ def _options() -> list[Option]:
         ),
         Option(
             "callback-secret",
-            "sign callbacks: HMAC-SHA256 of the body with this secret",
+            "sign callbacks with this secret (see --callback-signing); whsec_<base64> for"
+            " the standard profile",
             callbacks,
             None,
             metavar="SECRET",
             secret=True,
+        ),
+        Option(
+            "callback-signing",
+            "how callbacks are signed: none; hmac (X-Meetings-Signature); vonage (a JWT in"
+            " Authorization, as Vonage signs webhooks); standard (Standard Webhooks)",
+            callbacks,
+            None,
+            _choice(*PROFILES),
+            "{" + ",".join(PROFILES) + "}",
+            shown="hmac with --callback-secret, else none",
         ),
         Option(
             "callback-max-attempts",
@@ -536,6 +548,19 @@ def _public_key(text: str) -> str:
     return pem
 
 
+def _callback_signing(chosen: str | None, secret: str | None) -> str | None:
+    """The profile chosen, once the secret is known to suit it."""
+    from meetings_emulator.domain.signing import profile_of, secret_problem
+
+    profile = profile_of(chosen, secret)
+    if not secret and profile != "none":
+        raise ConfigError(f"--callback-signing {profile} needs --callback-secret")
+    problem = secret_problem(profile, secret)
+    if problem is not None:
+        raise ConfigError(f"--callback-secret ***: {problem}")
+    return chosen
+
+
 def settings_from(args: argparse.Namespace, values: dict[str, Any] | None = None) -> Settings:
     """The emulator's settings from parsed flags and the environment; `ConfigError` (a
     `ValueError`) names the first bad value."""
@@ -576,6 +601,7 @@ def settings_from(args: argparse.Namespace, values: dict[str, Any] | None = None
         sessions_callback_url=v["sessions_callback_url"],
         recordings_callback_url=v["recordings_callback_url"],
         callback_secret=v["callback_secret"],
+        callback_signing=_callback_signing(v["callback_signing"], v["callback_secret"]),
         callback_max_attempts=v["callback_max_attempts"],
         callback_base_delay=v["callback_base_delay"],
         callback_timeout=v["callback_timeout"],

@@ -5,14 +5,19 @@ line per event, e.g.
 
     10:02:13.250  session:participant:joined  room 3f9c0a1e  Avital (host) joined 2_MX4xMjM0NTY3...
 
-With `--secret` it checks each signature and says so on the line; with `--json` it also
-prints each payload. Tests use `create_receiver` with an `Inbox` to read what arrived, and
-a `respond` function to answer as a failing receiver would.
+With `--secret` it checks each signature, in whichever profile the callback carries (hmac,
+vonage or standard; times are not checked, as the emulator's clock may have been moved),
+and says so on the line; with `--json` it also prints each payload. Tests use
+`create_receiver` with an `Inbox` to read what arrived, and a `respond` function to answer
+as a failing receiver would.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import hashlib
 import hmac
 import json
 import sys
@@ -29,7 +34,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from meetings_emulator.domain.clock import utc_now
-from meetings_emulator.domain.outbox import METADATA_HEADER, SIGNATURE_HEADER, signature
+from meetings_emulator.domain.outbox import METADATA_HEADER
+from meetings_emulator.domain.signing import (
+    SIGNATURE_HEADER,
+    signature,
+    standard_key,
+    standard_signature,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +159,40 @@ def _line(item: Received, secret: str | None, show_json: bool) -> str:
     if metadata is not None:
         line += f"  [metadata: {unquote(metadata)}]"
     if secret is not None:
-        sent = item.headers.get(SIGNATURE_HEADER.lower(), "")
-        good = hmac.compare_digest(sent, signature(secret, item.body))
-        line += "  [signature ok]" if good else "  [BAD SIGNATURE]"
+        line += "  [signature ok]" if signed(item, secret) else "  [BAD SIGNATURE]"
     if show_json:
         line += "\n" + json.dumps(payload, indent=2)
     return line
+
+
+def signed(item: Received, secret: str) -> bool:
+    """Whether the callback's signature, in the profile its headers show, is good."""
+    headers, body = item.headers, item.body
+    if "webhook-signature" in headers:  # standard
+        key = standard_key(secret)
+        callback_id, timestamp = headers.get("webhook-id", ""), headers.get("webhook-timestamp")
+        if key is None or timestamp is None or not timestamp.isdigit():
+            return False
+        expected = standard_signature(key, callback_id, int(timestamp), body)
+        sent = headers["webhook-signature"].split(" ")
+        return any(hmac.compare_digest(expected.encode(), one.encode()) for one in sent)
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme == "Bearer":  # vonage: an HS256 JWT whose payload_hash is the body's
+        signing_input, _, mac = token.rpartition(".")
+        expected = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+        try:
+            good = hmac.compare_digest(_unb64url(mac), expected)
+            claims = json.loads(_unb64url(signing_input.partition(".")[2]))
+        except (binascii.Error, ValueError):
+            return False
+        hashed = claims.get("payload_hash") if isinstance(claims, dict) else None
+        return good and hashed == hashlib.sha256(body).hexdigest()
+    sent = headers.get(SIGNATURE_HEADER.lower(), "")
+    return hmac.compare_digest(sent.encode(), signature(secret, body).encode())
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def main_receiver(argv: Sequence[str]) -> int:

@@ -152,15 +152,16 @@ class Sender:
         code: int | None = None
         error: str | None = None
         try:
+            headers = self._outbox().signed_headers(delivery, at)  # signed for this attempt
             client = self._client if self._client is not None else self._proxying(url)
             if client is not None:
                 response = await client.post(
-                    url, content=delivery.body, headers=delivery.headers, timeout=timeout
+                    url, content=delivery.body, headers=headers, timeout=timeout
                 )
                 code = response.status_code
             else:
                 assert self._poster is not None, "the sender is not running"
-                code = await self._poster.post(url, delivery.headers, delivery.body, timeout)
+                code = await self._poster.post(url, headers, delivery.body, timeout)
         except (TimeoutError, httpx.TimeoutException):
             error = f"timed out after {timeout:g} s"
         except Exception as problem:  # any failure is an attempt's outcome, never a lost task

@@ -56,6 +56,7 @@ class Emulator:
             sessions_url=settings.sessions_callback_url,
             recordings_url=settings.recordings_callback_url,
             secret=settings.callback_secret,
+            signing=settings.callback_signing,
             max_attempts=settings.callback_max_attempts,
             base_delay=settings.callback_base_delay,
             timeout=settings.callback_timeout,

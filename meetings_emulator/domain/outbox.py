@@ -23,24 +23,30 @@ hold every later entry in the log.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 
 from meetings_emulator.domain.clock import Clock
+from meetings_emulator.domain.deliveries import FINISHED, Attempt, Delivery, DeliveryStatus
 from meetings_emulator.domain.events import Event, RoomExpired
 from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.payloads import KINDS, kind_of, payload
+from meetings_emulator.domain.signing import (
+    SIGNATURE_HEADERS,
+    Signing,
+    profile_of,
+    secret_problem,
+    sign,
+    signed_for,
+)
 from meetings_emulator.domain.timers import Timers
 from meetings_emulator.version import __version__
 
@@ -48,23 +54,11 @@ USER_AGENT = f"meetings-emulator/{__version__}"
 EVENT_ID_HEADER = "X-Meetings-Event-Id"
 EVENT_HEADER = "X-Meetings-Event"
 METADATA_HEADER = "X-Meetings-Room-Metadata"
-SIGNATURE_HEADER = "X-Meetings-Signature"
 KEEP_DELIVERIES = 10_000
 DEFAULT_MAX_PENDING = 10_000
 # Past `keep`, finished entries behind one still pending are forgotten once this many more
 # have piled up (one pass over the pending ones, for many entries logged).
 LOG_SLACK = 1_000
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"  # queued, or being sent
-    RETRYING = "retrying"  # an attempt failed; the next waits for the clock
-    DELIVERED = "delivered"
-    FAILED = "failed"  # given up: a final answer, or every attempt used
-    UNDELIVERED = "undelivered"  # no URL configured for this event
-
-
-FINISHED = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +70,7 @@ class CallbackConfig:
     sessions_url: str | None = None
     recordings_url: str | None = None
     secret: str | None = None
+    signing: str | None = None  # a profile of `signing.py`; None: hmac with a secret, else none
     max_attempts: int = 8
     base_delay: float = 1.0
     timeout: float = 5.0
@@ -86,133 +81,15 @@ class CallbackConfig:
         )
         return specific or self.url
 
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    at: datetime
-    status_code: int | None
-    error: str | None
-    latency_ms: float
-
-
-class Delivery:
-    """One callback: its event, where it goes, what it carries, and every attempt at it.
-
-    An event with no URL is only logged (`undelivered`). Its entry is made in two steps,
-    as most are never read (a clock move may expire 100,000 rooms): first what the log is
-    filtered by, then, when its `id`, `payload` or `headers` is first read, the rest, the
-    same as if it had been made at once. Once read they do not change.
-    """
-
-    __slots__ = (
-        "_headers",
-        "_id",
-        "_id_bits",
-        "_logged",
-        "_outbox",
-        "_payload",
-        "_source",
-        "attempts",
-        "body",
-        "created_at",
-        "event",
-        "finished_at",
-        "next_attempt_at",
-        "room_id",
-        "status",
-        "url",
-    )
-
-    def __init__(
-        self,
-        id: str,
-        event: str,
-        room_id: str,
-        url: str | None,
-        payload: dict[str, Any],
-        body: bytes,
-        headers: dict[str, str],
-        created_at: datetime,
-        status: DeliveryStatus = DeliveryStatus.PENDING,
-        attempts: list[Attempt] | None = None,
-        next_attempt_at: datetime | None = None,
-        finished_at: datetime | None = None,
-    ) -> None:
-        self._id = id
-        self.event = event
-        self.room_id = room_id
-        self.url = url
-        self._payload: dict[str, Any] | None = payload
-        self.body = body
-        self._headers: dict[str, str] | None = headers
-        self.created_at = created_at
-        self.status = status
-        self.attempts: list[Attempt] = [] if attempts is None else attempts
-        self.next_attempt_at = next_attempt_at
-        self.finished_at = finished_at
-        self._source: Event | None = None  # set while the rest is still to be made
-        self._id_bits: int | None = None
-        self._outbox: Outbox | None = None
-        self._logged = False
-
-    @classmethod
-    def undelivered(
-        cls, outbox: Outbox, event: Event, id_bits: int | None, body: dict[str, Any] | None
-    ) -> Delivery:
-        """The log entry of an event with no URL; `outbox` makes the rest when it is read."""
-        entry = cls.__new__(cls)
-        entry._id = ""
-        entry.event = event.name
-        entry.room_id = event.room.id
-        entry.url = None
-        entry._payload = body
-        entry.body = b""
-        entry._headers = None
-        entry.created_at = entry.finished_at = event.at
-        entry.status = DeliveryStatus.UNDELIVERED
-        entry.attempts = []
-        entry.next_attempt_at = None
-        entry._id_bits = id_bits
-        entry._outbox = outbox
-        entry._source = event
-        entry._logged = True
-        return entry
+    def __post_init__(self) -> None:
+        problem = secret_problem(self.profile, self.secret)  # an unknown profile: ValueError
+        if problem is not None:
+            raise ValueError(f"the callback secret {problem}")
 
     @property
-    def id(self) -> str:
-        if self._source is not None:
-            self._make()
-        return self._id
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        if self._source is not None:
-            self._make()
-        assert self._payload is not None
-        return self._payload
-
-    @property
-    def headers(self) -> dict[str, str]:
-        if self._source is not None:
-            self._make()
-        assert self._headers is not None
-        return self._headers
-
-    def _make(self) -> None:
-        outbox = self._outbox
-        assert outbox is not None
-        outbox._make(self)
-
-    def __repr__(self) -> str:
-        return (
-            f"Delivery(id={self.id!r}, event={self.event!r}, room_id={self.room_id!r}, "
-            f"url={self.url!r}, status={self.status!r}, attempts={len(self.attempts)})"
-        )
-
-
-def signature(secret: str, body: bytes) -> str:
-    """The signature header's value: `sha256=` and the hex HMAC-SHA256 of the raw body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    def profile(self) -> Signing:
+        """How callbacks are signed (see `signing.py`)."""
+        return profile_of(self.signing, self.secret)
 
 
 def retryable(status_code: int | None) -> bool:
@@ -261,6 +138,7 @@ class Outbox:
     def config(self, config: CallbackConfig) -> None:
         self._config = config
         self._app_urls = {kind: config.url_for(kind) for kind in KINDS.values()}
+        self._signing = (config.profile, config.secret)  # one read gives both, consistent
 
     # -- recording what happened ------------------------------------------------------
 
@@ -284,9 +162,10 @@ class Outbox:
             url,
             body_json,
             body,
-            self._headers(delivery_id, event, body, url),
+            self._headers(delivery_id, event),
             event.at,
         )
+        self.signed_headers(delivery, event.at)
         with self._lock:
             self._enqueue(delivery)
             self._add_to_log(delivery)
@@ -364,14 +243,12 @@ class Outbox:
             entry._id = delivery_id = self._ids.uuid_later(entry._id_bits)
             if entry._payload is None:
                 entry._payload = payload(event, self._own_url)
-            entry._headers = self._headers(delivery_id, event, b"", None)
+            entry._headers = self._headers(delivery_id, event)
             if entry._logged:  # still in the log: findable by its id from now on
                 self._by_id.setdefault(delivery_id, entry)
             entry._source = None
 
-    def _headers(
-        self, delivery_id: str, event: Event, body: bytes, url: str | None
-    ) -> dict[str, str]:
+    def _headers(self, delivery_id: str, event: Event) -> dict[str, str]:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
@@ -381,9 +258,25 @@ class Outbox:
         metadata = event.room.settings.metadata
         if metadata is not None:
             headers[METADATA_HEADER] = quote(metadata, safe="")
-        if self.config.secret and url is not None:
-            headers[SIGNATURE_HEADER] = signature(self.config.secret, body)
         return headers
+
+    def signed_headers(self, delivery: Delivery, at: datetime) -> dict[str, str]:
+        """The headers of an attempt at `delivery` sent at `at`, signed as the configuration
+        now says (`signing.py`); they stay the delivery's `headers`, as the log shows them."""
+        profile, secret = self._signing
+        if profile is Signing.NONE and delivery._signed_for is None:
+            return delivery.headers  # unsigned, and to stay so
+        key = signed_for(profile, secret, at)
+        if key != delivery._signed_for:
+            headers = delivery.headers
+            if delivery._signed_for is not None:  # the last attempt's signature goes
+                headers = {k: v for k, v in headers.items() if k not in SIGNATURE_HEADERS}
+            signature = sign(profile, secret, delivery.id, at, delivery.body)
+            if signature:
+                headers = {**headers, **signature}
+            delivery._headers = headers
+            delivery._signed_for = key
+        return delivery.headers
 
     def _add_to_log(self, delivery: Delivery) -> None:
         delivery._logged = True
@@ -607,7 +500,7 @@ class Outbox:
         return again
 
     def _again(self, delivery: Delivery, now: datetime) -> Delivery:
-        return Delivery(
+        again = Delivery(
             delivery.id,
             delivery.event,
             delivery.room_id,
@@ -617,6 +510,9 @@ class Outbox:
             delivery.headers,
             now,
         )
+        again._signed_for = delivery._signed_for  # what its headers are signed for
+        self.signed_headers(again, now)
+        return again
 
     def reconfigure(self, config: CallbackConfig) -> None:
         with self._lock:

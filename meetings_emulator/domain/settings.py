@@ -41,6 +41,9 @@ class Settings:
     sessions_callback_url: str | None = None
     recordings_callback_url: str | None = None
     callback_secret: str | None = None
+    # How callbacks are signed: none, hmac, vonage or standard (signing.py); None: hmac
+    # when there is a secret, else none.
+    callback_signing: str | None = None
     callback_max_attempts: int = 8  # 1 s doubling: 1-2 minutes of clock time in all
     callback_base_delay: float = 1.0  # seconds of emulator time before the first retry
     callback_timeout: float = 5.0  # seconds of real time for one attempt

@@ -421,8 +421,8 @@ async def get_callback_config(request: Request) -> Response:
 
 
 async def put_callback_config(request: Request) -> Response:
-    changes = parse_callback_config(await read_json(request))
     callbacks = emulator_of(request).callbacks
+    changes = parse_callback_config(await read_json(request), callbacks.config)
     callbacks.reconfigure(replace(callbacks.config, **changes))
     return json_response(callback_config_json(callbacks.config))
 

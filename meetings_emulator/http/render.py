@@ -185,6 +185,7 @@ def callback_config_json(config: CallbackConfig) -> dict[str, Any]:
         "sessions_url": config.sessions_url,
         "recordings_url": config.recordings_url,
         "secret_set": config.secret is not None,
+        "signing": str(config.profile),
         "max_attempts": config.max_attempts,
         "base_delay": config.base_delay,
         "timeout": config.timeout,

@@ -28,6 +28,8 @@ from meetings_emulator.domain.models import (
     RoomSettings,
     RoomType,
 )
+from meetings_emulator.domain.outbox import CallbackConfig
+from meetings_emulator.domain.signing import Signing, profile_of, secret_problem
 from meetings_emulator.domain.themes import ThemeSettings
 
 DISPLAY_NAME_MAX = 200
@@ -420,13 +422,23 @@ def parse_recording_start(body: Any) -> str | None:
 CALLBACK_CONFIG_URLS = ("url", "rooms_url", "sessions_url", "recordings_url")
 
 
-def parse_callback_config(body: Any) -> dict[str, Any]:
+CALLBACK_CONFIG_KEYS = (
+    *CALLBACK_CONFIG_URLS,
+    "secret",
+    "signing",
+    "max_attempts",
+    "base_delay",
+    "timeout",
+)
+
+
+def parse_callback_config(body: Any, current: CallbackConfig) -> dict[str, Any]:
     """Changes to the callback configuration: URLs (or null to clear), `secret` (or null),
-    `max_attempts` (1-20), `base_delay` and `timeout` (seconds, 0-3600 and 0.1-60)."""
+    `signing` (a profile, or null: hmac with a secret, else none), `max_attempts` (1-20),
+    `base_delay` and `timeout` (seconds, 0-3600 and 0.1-60). The secret must suit the
+    profile the change leaves in force."""
     check = Checker()
-    fields = check.object(
-        body, "value", (*CALLBACK_CONFIG_URLS, "secret", "max_attempts", "base_delay", "timeout")
-    )
+    fields = check.object(body, "value", CALLBACK_CONFIG_KEYS)
     if fields is None:
         raise InputValidationError.of(check.problems)
     changes: dict[str, Any] = {}
@@ -440,6 +452,17 @@ def parse_callback_config(body: Any) -> dict[str, Any]:
             changes[name] = url
     if "secret" in fields:
         changes["secret"] = check.string(fields["secret"], "secret", max_length=500, nullable=True)
+    if fields.get("signing") is not None:
+        profile = check.choice(fields["signing"], "signing", Signing)
+        changes["signing"] = None if profile is None else str(profile)
+    elif "signing" in fields:
+        changes["signing"] = None
+    if not check.problems and {"secret", "signing"} & changes.keys():
+        secret = changes.get("secret", current.secret)
+        in_force = profile_of(changes.get("signing", current.signing), secret)
+        problem = secret_problem(in_force, secret)
+        if problem is not None:
+            check.fail(f'"secret" {problem}')
     for name, low, high in (("max_attempts", 1, 20), ("base_delay", 0, 3600), ("timeout", 0.1, 60)):
         if name not in fields:
             continue

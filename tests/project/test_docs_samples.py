@@ -158,7 +158,7 @@ def test_play_and_receiver_show_a_meeting() -> None:
 
 
 def test_the_signature_recipe() -> None:
-    from meetings_emulator.domain.outbox import signature
+    from meetings_emulator.domain.signing import signature
 
     namespace: dict[str, Any] = {}
     exec(compile(named("verify-signature").text, "callbacks.md", "exec"), namespace)
