@@ -6,7 +6,8 @@ forgets breaks the wheel too. The wheel goes into a clean virtual environment in
 temporary folder, its dependencies resolved by pip from the index as `pip install
 meetings-emulator` resolves them; `meetings-emulator` then runs from there, in that folder,
 and must serve the API, the dashboard with its static files, the OpenAPI document and the
-bundled scenarios. Slow (a minute or so, most of it pip): `-m "not packaging"` skips it.
+bundled scenarios, and the docs' shell samples must run against it. Slow (a minute or so,
+most of it pip): `-m "not packaging"` skips it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import pytest
 
 from ..tools.process import Running
 from .image import ROOT
+from .samples import Block
+from .test_docs_samples import as_is
 
 pytestmark = [pytest.mark.packaging, pytest.mark.network]
 
@@ -186,3 +189,26 @@ def test_the_bundled_scenarios_play_from_the_installed_package(
     )
     assert played.returncode == 0, played.stdout + played.stderr
     assert "Traceback" not in played.stderr
+
+
+@pytest.mark.parametrize("block", as_is("sh"))
+def test_the_docs_shell_samples_run_against_the_installed_emulator(
+    installed: Path, tmp_path: Path, block: Block
+) -> None:
+    """Each shell sample the docs run as it stands, against the installed package: a server
+    started from it, and its `meetings-emulator` for `python3 dev.py run`."""
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    launcher = str(installed / "meetings-emulator")
+    with Running.start("--port", "0", command=[launcher], cwd=tmp_path) as server:
+        script = block.text.replace("http://127.0.0.1:9010", server.url).replace(
+            "python3 dev.py run", launcher
+        )
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        server.stop()
+    assert result.returncode == 0, f"{block.where}:\n{result.stdout}\n{result.stderr}"
