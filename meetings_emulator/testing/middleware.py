@@ -36,6 +36,7 @@ from meetings_emulator.http.api import RESOURCES
 from meetings_emulator.http.requests import BODY_SEEN, EMULATOR
 from meetings_emulator.http.responses import json_response
 from meetings_emulator.http.routing import MethodTable, status_noted
+from meetings_emulator.http.waiting import Changes
 from meetings_emulator.testing.api_faults import (
     ApiFault,
     ConnectionDropped,
@@ -80,6 +81,9 @@ class Resilience:
         self.faults: Rules[ApiFault] = Rules(lambda: emulator.ids, "fault")
         self.callback_faults = CallbackFaults(lambda: emulator.ids)
         self.journal = Journal()
+        # The answers waiting on the journal (`GET /_emulator/requests?wait=`).
+        self.journal_changed = Changes()
+        self.journal.notify = self.journal_changed.notify
         # Who a call is for; swap for the real thing when tenants exist.
         self.tenant_of: Callable[[Scope], str | None] = functools.partial(
             scope_tenant, auth=emulator.auth
@@ -288,8 +292,7 @@ class ResilienceMiddleware:
                 entry.error = type(problem).__name__
             raise
         finally:
-            if entry.latency_ms is None:
-                entry.latency_ms = round((Clock.elapsed() - started) * 1000, 3)
+            resilience.journal.finish(entry, round((Clock.elapsed() - started) * 1000, 3))
             log.debug("%s %s %s %.1f ms", entry.method, entry.path, entry.status, entry.latency_ms)
 
 
