@@ -24,6 +24,7 @@ from meetings_emulator.domain.snapshot_check import Refused
 from meetings_emulator.domain.tenancy import Tenancy
 from meetings_emulator.http import api, control
 from meetings_emulator.http.errors import on_http_error, on_meetings_error, on_unexpected_error
+from meetings_emulator.http.waiting import Changes
 from meetings_emulator.testing import endpoints, middleware, tenants
 from meetings_emulator.ui import routes as ui_routes
 
@@ -58,6 +59,15 @@ def create_app(
     emulator = Emulator(settings, clock=clock, ids=ids)
     tenancy = Tenancy(emulator)
     sender = Sender(lambda: emulator.callbacks, emulator.clock, transport=transport)
+    # The delivery log's changes wake the sender and the answers waiting on the log
+    # (`GET /_emulator/callbacks?wait=`). A reset carries `notify` over to the new outbox.
+    deliveries_changed = Changes()
+
+    def outbox_changed() -> None:
+        sender.wake()
+        deliveries_changed.notify()
+
+    emulator.callbacks.notify = outbox_changed
     state_file = emulator.settings.state_file
     if state_file is not None:
         statefile.remove_orphans(state_file)
@@ -73,7 +83,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        emulator.callbacks.notify = sender.wake
+        emulator.callbacks.notify = outbox_changed
         tasks = [asyncio.create_task(sender.run())]
         worlds.start_all()
         if run_timers:
@@ -109,8 +119,17 @@ def create_app(
     )
     app.state.emulator = emulator
     app.state.tenancy = tenancy
+    app.state.deliveries_changed = deliveries_changed
     worlds = middleware.install(app, sender, tenancy, transport)
+    worlds.on_outbox_change = deliveries_changed.notify  # every tenant's log wakes waiters
     return app
+
+
+def stop_waiting(app: Starlette) -> None:
+    """The server is stopping: every answer held by `wait=` (on the delivery log or the
+    request journal) is given now, with what there is, rather than cut off unanswered."""
+    app.state.deliveries_changed.end()
+    app.state.resilience.journal_changed.end()
 
 
 def _save(state_file: str, emulator: Emulator) -> None:

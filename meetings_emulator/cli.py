@@ -119,6 +119,9 @@ def _server_class() -> type:
         async def shutdown(self, sockets: list | None = None) -> None:
             if self.stopping_on is not None:
                 log.info("stopping on %s", self.stopping_on, extra={"signal": self.stopping_on})
+            from meetings_emulator.app import stop_waiting
+
+            stop_waiting(self.config.app)  # answers held by `wait=` end now, not cut off
             await super().shutdown(sockets)
 
     return Server

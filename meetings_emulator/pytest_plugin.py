@@ -6,7 +6,7 @@ Installing the package registers it (entry point `pytest11`). Fixtures:
   (clock frozen at the start of the session, callbacks to `meetings_inbox`). It has
   `base_url`, `api_url` (`.../v1/meetings`), `auth_header`, an `http` client (httpx, with
   credentials), and helpers `join`, `admit`, `leave`, `start_recording`,
-  `stop_recording`, `session`, `flush`.
+  `stop_recording`, `session`, `flush`, `wait_for_callbacks`.
 - `meetings_base_url`: its base URL, for a client under test.
 - `meetings_clock`: `advance(seconds or timedelta)`, `set(datetime)`, `now()`.
 - `meetings_inbox`: the callbacks received (`events`, `payloads`, `received`), emptied
@@ -175,6 +175,36 @@ class MeetingsEmulator:
     def flush(self, timeout: float = 10) -> Any:
         """Wait until every callback that can be sent now has been."""
         return self._call("POST", "/_emulator/callbacks/flush", json={"timeout": timeout})
+
+    def wait_for_callbacks(
+        self,
+        *,
+        event: str | None = None,
+        room_id: str | None = None,
+        status: str | None = None,
+        count: int = 1,
+        timeout: float = 5,
+    ) -> list[dict[str, Any]]:
+        """The callbacks that match, once at least `count` are finished (delivered, failed
+        or undelivered; or in `status`, when given): the server answers as soon as they are,
+        without polling. Fails the test if they are not, after `timeout` seconds (60 at most).
+        """
+        filters = {"event": event, "room_id": room_id, "status": status}
+        given = {key: value for key, value in filters.items() if value is not None}
+        answer = self._call(
+            "GET",
+            "/_emulator/callbacks",
+            params={**given, "count": count, "wait": timeout},
+            timeout=timeout + 10,
+        )
+        deliveries: list[dict[str, Any]] = answer["deliveries"]
+        if not answer["complete"]:
+            seen = [(d["event"], d["room_id"], d["status"]) for d in deliveries]
+            raise AssertionError(
+                f"expected at least {count} callback(s) matching {given} within {timeout} s; "
+                f"{len(deliveries)} finished: {seen}"
+            )
+        return deliveries
 
     def reset(self) -> None:
         self._call("POST", "/_emulator/reset")

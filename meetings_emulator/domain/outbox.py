@@ -127,7 +127,8 @@ class Outbox:
         self._pending_order: deque[Delivery] = deque()  # oldest first; finished ones linger
         self.dropped = 0  # given up unsent, past `max_pending`
         self._dropped_unreported = 0
-        # Told whenever a delivery may be sent; the sender sets it.
+        # Told, outside the lock, whenever a delivery may be sent or an entry of the log
+        # was finished (the sender and the answers waiting on the log listen; the app sets it).
         self.notify: Callable[[], None] = lambda: None
 
     @property
@@ -232,6 +233,7 @@ class Outbox:
             self._log.append(entry)
             if len(self._log) > self._keep:
                 self._forget_old()
+        self.notify()
         return entry
 
     def _make(self, entry: Delivery) -> None:
@@ -390,12 +392,14 @@ class Outbox:
             status = DeliveryStatus.DELIVERED if delivered else DeliveryStatus.FAILED
             self._finish(delivery, status, attempt.at)
             self._changed.notify_all()
+        self.notify()
 
     def give_up(self, delivery: Delivery, at: datetime) -> None:
         with self._lock:
             self._in_flight.discard(delivery)
             self._finish(delivery, DeliveryStatus.FAILED, at)
             self._changed.notify_all()
+        self.notify()
 
     # -- observing --------------------------------------------------------------------
 

@@ -28,7 +28,13 @@ from meetings_emulator.domain.isotime import format_iso, parse_iso
 from meetings_emulator.domain.logos import CONTENT_TYPE as LOGO_TYPE
 from meetings_emulator.domain.logos import LOGO_PATH, MAX_UPLOAD_BYTES, UPLOAD_PATH, S3Error
 from meetings_emulator.domain.models import RecordingStatus
-from meetings_emulator.domain.outbox import FINISHED, DeliveryStatus
+from meetings_emulator.domain.outbox import (
+    FINISHED,
+    KEEP_DELIVERIES,
+    Delivery,
+    DeliveryStatus,
+    Outbox,
+)
 from meetings_emulator.domain.payloads import RECORDING_DOWNLOAD_PATH
 from meetings_emulator.http import openapi
 from meetings_emulator.http.media import RECORDING_MP4_TYPE, recording_mp4
@@ -48,6 +54,7 @@ from meetings_emulator.http.schemas import (
     parse_participant,
     parse_recording_start,
 )
+from meetings_emulator.http.waiting import WAIT_KEYS, parse_wait
 from meetings_emulator.version import __version__
 
 MAX_ADVANCE = timedelta(days=366 * 10)
@@ -360,15 +367,39 @@ async def logo_image(request: Request) -> Response:
 
 
 async def list_callbacks(request: Request) -> Response:
-    """The delivery log, oldest first, filtered by `room_id`, `event` and `status`."""
+    """The delivery log, oldest first, filtered by `room_id`, `event` and `status`.
+
+    With `wait` or `count`, only the entries that count are listed (see `counted`), with
+    `complete`; the answer is held up to `wait` seconds until there are `count` of them."""
     query = request.query_params
-    problems = [f'"{key}" is not allowed' for key in query if key not in CALLBACK_FILTERS]
+    problems = [
+        f'"{key}" is not allowed' for key in query if key not in (*CALLBACK_FILTERS, *WAIT_KEYS)
+    ]
+    wait = parse_wait(query, problems, most=KEEP_DELIVERIES)
     if problems:
         raise InputValidationError.of(problems)
-    deliveries = emulator_of(request).callbacks.deliveries(
-        room_id=query.get("room_id"), event=query.get("event"), status=query.get("status")
+    emulator = emulator_of(request)
+    room_id, event, status = query.get("room_id"), query.get("event"), query.get("status")
+    if wait is None:
+        deliveries = emulator.callbacks.deliveries(room_id=room_id, event=event, status=status)
+        return json_response({"deliveries": [delivery_json(d) for d in deliveries]})
+    deliveries, complete = await request.app.state.deliveries_changed.wait_for(
+        lambda: counted(emulator.callbacks, room_id=room_id, event=event, status=status),
+        wait,
+        request.receive,
     )
-    return json_response({"deliveries": [delivery_json(d) for d in deliveries]})
+    return json_response(
+        {"deliveries": [delivery_json(d) for d in deliveries], "complete": complete}
+    )
+
+
+def counted(
+    outbox: Outbox, *, room_id: str | None, event: str | None, status: str | None
+) -> list[Delivery]:
+    """The entries a `count` counts: those that match and are finished (delivered, failed or
+    undelivered), or, when `status` is given, those in that status whatever it is."""
+    found = outbox.deliveries(room_id=room_id, event=event, status=status)
+    return found if status is not None else [d for d in found if d.status in FINISHED]
 
 
 async def redeliver(request: Request) -> Response:

@@ -1,9 +1,11 @@
 """The control plane's endpoints for faults and the journal: `/_emulator/faults`,
-`/_emulator/callbacks/faults` and `/_emulator/requests`, which `routes()` lists."""
+`/_emulator/callbacks/faults`, `/_emulator/requests` and `/_emulator/requests/count`, which
+`routes()` lists."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,7 +15,14 @@ from meetings_emulator.domain.errors import InputValidationError, NotFoundError
 from meetings_emulator.http.requests import read_json
 from meetings_emulator.http.responses import json_response
 from meetings_emulator.http.routing import method_route
-from meetings_emulator.testing.journal import JOURNAL_FILTERS, JOURNAL_SIZE, STATUS_FILTER
+from meetings_emulator.http.waiting import WAIT_KEYS, Wait, parse_wait, whole_number
+from meetings_emulator.testing.journal import (
+    JOURNAL_FILTERS,
+    JOURNAL_SIZE,
+    STATUS_FILTER,
+    Journal,
+    JournalEntry,
+)
 from meetings_emulator.testing.middleware import resilience_of
 
 
@@ -77,31 +86,68 @@ async def remove_callback_fault(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def list_requests(request: Request) -> Response:
-    """The journal, oldest first, filtered by `method`, `path` (a prefix, or a glob),
-    `status` (`404`, `5xx`), `tenant`, and cut to the last `limit`."""
+COUNT_FILTERS = tuple(key for key in JOURNAL_FILTERS if key != "limit")
+
+
+@dataclass(frozen=True, slots=True)
+class JournalQuery:
+    """What a request to the journal asks: its filters, `limit` and how long to wait."""
+
+    filters: dict[str, str | None]  # method, path, status, tenant
+    limit: int | None
+    wait: Wait | None
+
+
+def _journal_query(request: Request, allowed: tuple[str, ...]) -> JournalQuery:
+    """The query string, checked against what is `allowed`; every problem is in one 400."""
     query = request.query_params
-    problems = [f'"{key}" is not allowed' for key in query if key not in JOURNAL_FILTERS]
+    problems = [f'"{key}" is not allowed' for key in query if key not in allowed]
     status = query.get("status")
     if status is not None and not STATUS_FILTER.match(status):
         problems.append('"status" must be a status code, such as 404, or a class, such as 5xx')
-    limit = query.get("limit")
-    if limit is not None and (not limit.isdigit() or not 1 <= int(limit) <= JOURNAL_SIZE):
+    given = query.get("limit")
+    limit = None if given is None else whole_number(given, 1, JOURNAL_SIZE)
+    if given is not None and limit is None:
         problems.append(f'"limit" must be an integer from 1 to {JOURNAL_SIZE}')
+    wait = parse_wait(query, problems, most=JOURNAL_SIZE)
     if problems:
         raise InputValidationError.of(problems)
-    resilience = resilience_of(request)
-    # `tenant` names a tenant made in the control plane (whose journal this is), or else
-    # filters the default tenant's journal by caller (`--tenancy isolated`, `--tenants`).
-    by_caller = query.get("tenant") if resilience is request.app.state.resilience else None
-    entries = resilience.journal.entries(
-        method=query.get("method"),
-        path=query.get("path"),
-        status=status,
-        tenant=by_caller,
-        limit=int(limit) if limit is not None else None,
+    filters = {key: query.get(key) for key in ("method", "path", "status", "tenant")}
+    if resilience_of(request) is not request.app.state.resilience:
+        # `tenant` named a tenant made in the control plane: this is its own journal.
+        # In the default tenant's, it filters by caller (`--tenancy isolated`, `--tenants`).
+        filters["tenant"] = None
+    return JournalQuery(filters, limit, wait)
+
+
+async def list_requests(request: Request) -> Response:
+    """The journal, oldest first, filtered by `method`, `path` (a prefix, or a glob),
+    `status` (`404`, `5xx`), `tenant`, and cut to the last `limit`.
+
+    With `wait` or `count`, only finished calls are listed (answered, or ended by a
+    disconnect), with `complete`; the answer is held up to `wait` seconds until `count`
+    of them match. `limit` cuts the list, not what is counted."""
+    asked = _journal_query(request, (*JOURNAL_FILTERS, *WAIT_KEYS))
+    journal = resilience_of(request).journal
+    if asked.wait is None:
+        entries = journal.entries(**asked.filters, limit=asked.limit)
+        return json_response({"requests": [entry.json() for entry in entries]})
+    entries, complete = await resilience_of(request).journal_changed.wait_for(
+        lambda: finished_calls(journal, asked.filters), asked.wait, request.receive
     )
-    return json_response({"requests": [entry.json() for entry in entries]})
+    listed = entries[-asked.limit :] if asked.limit else entries
+    return json_response({"requests": [entry.json() for entry in listed], "complete": complete})
+
+
+def finished_calls(journal: Journal, filters: dict[str, str | None]) -> list[JournalEntry]:
+    """The calls that match `filters` and are over: what a `count` counts."""
+    return [entry for entry in journal.entries(**filters) if entry.finished]
+
+
+async def count_requests(request: Request) -> Response:
+    """How many calls `GET /_emulator/requests` would list with the same filters."""
+    asked = _journal_query(request, COUNT_FILTERS)
+    return json_response({"count": len(resilience_of(request).journal.entries(**asked.filters))})
 
 
 async def clear_requests(request: Request) -> Response:
@@ -128,6 +174,7 @@ def routes() -> list[BaseRoute]:
             {"GET": get_callback_fault, "DELETE": remove_callback_fault},
         ),
         method_route("/_emulator/requests", {"GET": list_requests, "DELETE": clear_requests}),
+        method_route("/_emulator/requests/count", {"GET": count_requests}),
     ]
 
 

@@ -8,6 +8,7 @@ import itertools
 import re
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,6 +46,11 @@ class JournalEntry:
 
     def answered(self, status: int) -> None:
         self.status = status
+
+    @property
+    def finished(self) -> bool:
+        """Answered in full, or ended otherwise (a disconnect, a dropped connection)."""
+        return self.latency_ms is not None
 
     def received(self, chunk: bytes) -> None:
         if type(chunk) is not bytes:  # a server's own buffer: copied, it may be reused
@@ -90,6 +96,8 @@ class Journal:
         self._lock = threading.Lock()
         self._entries: deque[JournalEntry] = deque(maxlen=keep)
         self._serial = itertools.count(1)
+        # Told whenever an entry is finished (the answers waiting on the journal listen).
+        self.notify: Callable[[], None] = lambda: None
 
     def open(self, scope: Scope, at: datetime, tenant: str | None) -> JournalEntry:
         entry = JournalEntry(
@@ -104,6 +112,12 @@ class Journal:
         with self._lock:
             self._entries.append(entry)
         return entry
+
+    def finish(self, entry: JournalEntry, latency_ms: float) -> None:
+        """The call is over: its time taken is written, and whoever waits is told."""
+        if entry.latency_ms is None:
+            entry.latency_ms = latency_ms
+        self.notify()
 
     def entries(
         self,

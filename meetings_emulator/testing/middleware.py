@@ -40,6 +40,7 @@ from meetings_emulator.http.errors import error_body
 from meetings_emulator.http.requests import BODY_SEEN, EMULATOR
 from meetings_emulator.http.responses import json_response
 from meetings_emulator.http.routing import MethodTable, status_noted
+from meetings_emulator.http.waiting import Changes
 from meetings_emulator.testing.api_faults import (
     ApiFault,
     ConnectionDropped,
@@ -89,6 +90,9 @@ class Resilience:
         self.faults: Rules[ApiFault] = Rules(lambda: emulator.ids, "fault")
         self.callback_faults = CallbackFaults(lambda: emulator.ids)
         self.journal = Journal()
+        # The answers waiting on the journal (`GET /_emulator/requests?wait=`).
+        self.journal_changed = Changes()
+        self.journal.notify = self.journal_changed.notify
         # Who a call is for, as the journal shows it and fault rules match it: in the
         # default tenant, the caller (its tenant with `--tenancy isolated` or `--tenants`);
         # in a tenant made in the control plane, that tenant's name.
@@ -332,8 +336,7 @@ class ResilienceMiddleware:
                 entry.error = type(problem).__name__
             raise
         finally:
-            if entry.latency_ms is None:
-                entry.latency_ms = round((Clock.elapsed() - started) * 1000, 3)
+            resilience.journal.finish(entry, round((Clock.elapsed() - started) * 1000, 3))
             if self.debug:
                 log.debug(
                     "%s %s %s %.1f ms", entry.method, entry.path, entry.status, entry.latency_ms

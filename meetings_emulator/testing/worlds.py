@@ -14,7 +14,7 @@ import base64
 import binascii
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
@@ -68,6 +68,8 @@ class Worlds:
         self._transport = transport
         self._worlds: dict[str, World] = {}
         self.tenants_made = False  # whether any tenant exists (read on every API call)
+        # Told when any tenant's delivery log changes (answers waiting on it are woken).
+        self.on_outbox_change: Callable[[], None] | None = None
 
     def __iter__(self) -> Iterator[World]:
         yield self.default
@@ -157,8 +159,15 @@ class Worlds:
             world.resilience.reset()
 
     def _start(self, world: World, loop: asyncio.AbstractEventLoop) -> None:
-        world.emulator.callbacks.notify = world.sender.wake
-        world.task = loop.create_task(world.sender.run())
+        sender, told = world.sender, self.on_outbox_change
+
+        def changed() -> None:
+            sender.wake()
+            if told is not None:
+                told()
+
+        world.emulator.callbacks.notify = changed
+        world.task = loop.create_task(sender.run())
 
 
 async def _stop(world: World, grace: float) -> None:

@@ -196,10 +196,36 @@ def s3_error_document(_ctx: Any, response: schemathesis.Response) -> dict[str, s
 SCHEMA = schemathesis.openapi.from_path(SPEC_PATH)
 # Requests go in-process to the `app=` given on each call; this only names the host they carry.
 SCHEMA.config.update(base_url="http://testserver")
+# The longest a generated `wait=` holds an answer: 60 s (the document's bound) for each of
+# dozens of cases would take the run past its budget. A number of seconds (generated as a
+# number, or as text by the coverage phase) is cut to this; anything else is left as it
+# is, for the 400 it earns.
+MOST_GENERATED_WAIT = 0.01
+
+
+def cut_wait(case: schemathesis.Case) -> None:
+    """A generated case's `wait`, made short (every phase's cases, examples included)."""
+    wait = (case.query or {}).get("wait")
+    if isinstance(wait, bool) or not isinstance(wait, int | float | str):
+        return
+    try:
+        seconds = float(wait)
+    except ValueError:
+        return
+    if seconds > MOST_GENERATED_WAIT:
+        assert case.query is not None
+        case.query["wait"] = MOST_GENERATED_WAIT if isinstance(wait, int | float) else "0.01"
+
+
 # `flush` waits (up to `timeout`, 300 s at most) for callbacks still being sent. The fuzz test
 # calls it on a fresh app, with nothing to wait for; a stateful run, which makes callbacks,
 # leaves it out (the chosen requests below call it with a small timeout).
-STATEFUL_SCHEMA = SCHEMA.exclude(operation_id=["flushCallbacks", *NOT_GENERATED_OPERATIONS])
+# Tenants outlive a scenario's reset (a reset keeps them, as it keeps their credentials), so a
+# scenario that makes one would change the next: `test_tenants.py` follows their lifecycle.
+TENANT_OPERATIONS = ["createTenant", "listTenants", "getTenant", "dropTenant"]
+STATEFUL_SCHEMA = SCHEMA.exclude(
+    operation_id=["flushCallbacks", *TENANT_OPERATIONS, *NOT_GENERATED_OPERATIONS]
+)
 # The fuzz test's operations (`SCHEMA` itself keeps them all, for `Caller`).
 FUZZ_SCHEMA = SCHEMA.exclude(operation_id=NOT_GENERATED_OPERATIONS)
 # The meeting's operations alone, following only the links the document declares (no inferred
@@ -326,6 +352,7 @@ def test_api_operations_require_credentials_and_control_plane_none() -> None:
 @FUZZ_SCHEMA.parametrize()
 @FUZZ_SETTINGS
 def test_app_conforms_to_document(case: schemathesis.Case, fresh_app: Starlette) -> None:
+    cut_wait(case)
     case.call_and_validate(app=fresh_app, headers=AUTH, checks=checks_for(case))
 
 
@@ -340,6 +367,9 @@ def follow_links(
     class Lifecycle(base):  # type: ignore[valid-type, misc]
         def setup(self) -> None:
             app.state.emulator.reset(SEED)
+
+        def before_call(self, case: schemathesis.Case) -> None:
+            cut_wait(case)
 
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             return {"app": app, "headers": AUTH}
@@ -1035,6 +1065,13 @@ def test_callback_log_answers_conform_to_document(fresh_app: Starlette) -> None:
     again = call("POST", REDELIVER, status=202, path_parameters={"delivery_id": delivered[0]["id"]})
     assert (again["id"], again["status"], again["attempts"]) == (delivered[0]["id"], "pending", [])
     call("GET", CALLBACKS, status=400, query={"room": room["id"]})
+    query = {"room_id": room["id"], "count": 4, "wait": 5}  # the redelivery too, once sent
+    waited = call("GET", CALLBACKS, status=200, query=query)
+    assert waited["complete"] is True
+    assert [d["status"] for d in waited["deliveries"]] == ["undelivered"] * 2 + ["delivered"] * 2
+    counted = call("GET", CALLBACKS, status=200, query={"status": "failed", "count": 1})
+    assert counted == {"deliveries": [], "complete": False}
+    call("GET", CALLBACKS, status=400, query={"wait": -1, "count": 0})
     call("POST", FLUSH, status=400, body={"timeout": 301})
     call("POST", FLUSH, status=400, body=[])
     assert call("POST", FLUSH, status=200)["idle"] is True  # the default timeout, 10 s at most
@@ -1134,6 +1171,7 @@ FAULT = "/_emulator/faults/{fault_id}"
 CALLBACK_FAULTS = "/_emulator/callbacks/faults"
 CALLBACK_FAULT = "/_emulator/callbacks/faults/{fault_id}"
 REQUESTS = "/_emulator/requests"
+REQUESTS_COUNT = "/_emulator/requests/count"
 
 
 def test_fault_rules_and_journal_conform_to_document(fresh_app: Starlette) -> None:
@@ -1180,6 +1218,13 @@ def test_fault_rules_and_journal_conform_to_document(fresh_app: Starlette) -> No
     assert [entry["id"] for entry in failed] == [journal[0]["id"]]
     call("GET", REQUESTS, status=400, query={"status": "5xy"})
     call("GET", REQUESTS, status=400, query={"room": "x"})
+    held = call("GET", REQUESTS, status=200, query={"status": "5xx", "count": 1, "wait": 5})
+    assert (held["complete"], len(held["requests"])) == (True, 1)
+    short = call("GET", REQUESTS, status=200, query={"count": 3, "wait": 0.05, "limit": 1})
+    assert (short["complete"], len(short["requests"])) == (False, 1)
+    call("GET", REQUESTS, status=400, query={"wait": 61})
+    assert call("GET", REQUESTS_COUNT, status=200, query={"method": "POST"}) == {"count": 2}
+    call("GET", REQUESTS_COUNT, status=400, query={"limit": 1})
     call("DELETE", REQUESTS, status=204)
     assert call("GET", REQUESTS, status=200) == {"requests": []}
 
