@@ -3,11 +3,13 @@
 `GET /_emulator/ui` is one page showing rooms, their live sessions, people, recordings and
 the callback delivery log, updated live from the event stream (`ui/event_stream.py`); its
 buttons call the control plane (and the API, to create a room), so the page can do nothing
-a test could not.
+a test could not. `?tenant=NAME` shows that tenant's world: its tenant selector lists the
+tenants, and every call the page makes carries the tenant it shows.
 """
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from starlette.requests import Request
@@ -17,11 +19,12 @@ from meetings_emulator.domain.emulator import Emulator
 from meetings_emulator.domain.errors import NotFoundError
 from meetings_emulator.domain.events import RecordingStarted
 from meetings_emulator.domain.isotime import format_iso
-from meetings_emulator.domain.models import Recording, Room, RoomType
+from meetings_emulator.domain.models import DEFAULT_TENANT, Recording, Room, RoomType
 from meetings_emulator.domain.outbox import DeliveryStatus
 from meetings_emulator.domain.payloads import RECORDING_DOWNLOAD_PATH
 from meetings_emulator.http.render import delivery_json, participant_json, recording_json, room_json
-from meetings_emulator.ui.pages import EVENTS_PATH, PAGE_HEADERS, page_html
+from meetings_emulator.http.requests import emulator_of
+from meetings_emulator.ui.pages import EVENTS_PATH, PAGE_HEADERS, page_html, tenant_name
 from meetings_emulator.version import __version__
 
 # What one snapshot holds at most, so its cost does not grow with the emulator's history.
@@ -133,6 +136,12 @@ def build_state(emulator: Emulator, room_id: str | None = None) -> dict[str, Any
 
 DASHBOARD_BODY = f"""<header class="bar">
   <h1>Meetings emulator</h1>
+  <div class="tenant">
+    <label for="tenant">Tenant</label>
+    <select id="tenant" title="Whose rooms, clock and callbacks this page shows">
+      <option value="{DEFAULT_TENANT}">{DEFAULT_TENANT}</option>{{tenant_option}}
+    </select>
+  </div>
   <div class="clock" aria-live="off">
     <span class="label">Emulator time</span>
     <time id="now">-</time>
@@ -170,7 +179,8 @@ DASHBOARD_BODY = f"""<header class="bar">
       <summary>API credentials</summary>
       <p class="hint">Creating a room calls <code>POST /v1/meetings/rooms</code>, which
       needs credentials. Any Basic key and secret do unless the emulator was started with
-      <code>--api-key</code>/<code>--api-secret</code> or <code>--public-key</code>.</p>
+      <code>--api-key</code>/<code>--api-secret</code> or <code>--public-key</code>. A
+      tenant's rooms are reached with its own credentials, filled in when you pick it.</p>
       <label>Authorization <input id="authorization" size="60" autocomplete="off"
         value="Basic ZGFzaGJvYXJkOmRhc2hib2FyZA=="></label>
     </details>
@@ -192,6 +202,14 @@ live state: <code>{EVENTS_PATH}</code></footer>
 """
 
 
-async def dashboard_page(_request: Request) -> Response:
-    page = page_html("Meetings emulator", DASHBOARD_BODY, "dashboard.js")
+async def dashboard_page(request: Request) -> Response:
+    tenant = tenant_name(request, emulator_of(request))
+    if tenant is None:  # dropped since the request came in
+        raise NotFoundError(f"No tenant named {request.query_params.get('tenant')}")
+    option = ""
+    if tenant != DEFAULT_TENANT:
+        name = html.escape(tenant, quote=True)
+        option = f'\n      <option value="{name}" selected>{name}</option>'
+    body = DASHBOARD_BODY.replace("{tenant_option}", option, 1)
+    page = page_html("Meetings emulator", body, "dashboard.js", {"tenant": tenant})
     return HTMLResponse(page, headers=PAGE_HEADERS)

@@ -3,7 +3,9 @@
 `GET /_emulator/events` is a server-sent-events stream of the dashboard's state. Each
 message is `event: state` with one JSON snapshot as `data`: one on connect, then one
 whenever something changed (an event, a clock move, a callback delivery's progress);
-`: keep-alive` comments in between. `?room_id=` narrows it to one room.
+`: keep-alive` comments in between. `?room_id=` narrows it to one room; `?tenant=NAME`
+follows that tenant's world (each snapshot names its `tenant`). When a followed tenant is
+dropped, its streams end with `event: closing` and `{"reason": "tenant dropped"}`.
 
 A reader that takes nothing for `--request-timeout` seconds while a message waits to be
 sent is dropped: its connection is closed, and what was queued for it is let go (a
@@ -19,7 +21,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -27,11 +29,14 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Send
 
 from meetings_emulator.domain.emulator import Emulator
-from meetings_emulator.domain.errors import InputValidationError
+from meetings_emulator.domain.errors import InputValidationError, NotFoundError
 from meetings_emulator.domain.events import Event, EventLog
 from meetings_emulator.domain.isotime import format_iso
+from meetings_emulator.domain.models import DEFAULT_TENANT
+from meetings_emulator.domain.tenancy import Tenancy
 from meetings_emulator.http.requests import emulator_of
 from meetings_emulator.ui.dashboard import build_state
+from meetings_emulator.ui.pages import tenant_name
 
 log = logging.getLogger("meetings_emulator.dashboard")
 
@@ -57,7 +62,9 @@ class Snapshot:
     cost: float  # seconds it took to make
 
 
-def make_snapshot(emulator: Emulator, room_id: str | None, changes: int) -> Snapshot:
+def make_snapshot(
+    emulator: Emulator, room_id: str | None, changes: int, tenant: str = DEFAULT_TENANT
+) -> Snapshot:
     began = time.monotonic()
     clock = emulator.clock
     now = clock.now()
@@ -73,6 +80,7 @@ def make_snapshot(emulator: Emulator, room_id: str | None, changes: int) -> Snap
         "now": format_iso(now),
         "frozen": clock.frozen,
         "room_id": room_id,
+        "tenant": tenant,
     }
     # The head's fields, then the state's: one JSON object, the state encoded only once.
     data = json.dumps(head, separators=(",", ":"))[:-1] + "," + state[1:]
@@ -106,11 +114,18 @@ class _Waiter:
 
 
 class Hub:
-    """One per app: hears the emulator's events, wakes the open streams, and makes each
-    snapshot once for all the streams that want it."""
+    """One per tenant followed: hears its emulator's events, wakes the open streams, and
+    makes each snapshot once for all the streams that want it."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(
+        self,
+        emulator: Emulator,
+        tenant: str = DEFAULT_TENANT,
+        alive: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._emulator = emulator
+        self.tenant = tenant
+        self.alive = alive  # False once the tenant has been dropped
         self._lock = threading.Lock()
         self._log: EventLog | None = None
         self._waiters: set[_Waiter] = set()
@@ -148,6 +163,10 @@ class Hub:
             self._waiters.discard(waiter)
 
     @property
+    def emulator(self) -> Emulator:
+        return self._emulator
+
+    @property
     def streams(self) -> int:
         with self._lock:
             return len(self._waiters)
@@ -170,7 +189,7 @@ class Hub:
             age = now - cached.made
             if age < self.gap() or (cached.changes == self.changes and age < 0.8 * self.poll()):
                 return cached
-        snapshot = make_snapshot(self._emulator, room_id, self.changes)
+        snapshot = make_snapshot(self._emulator, room_id, self.changes, self.tenant)
         # The dearest recent snapshot sets the pace (one room's is cheap; the whole one is not).
         self.cost = max(0.9 * self.cost, snapshot.cost)
         fresh = {key: value for key, value in self._cache.items() if now - value.made < 5}
@@ -182,13 +201,40 @@ _hub_lock = threading.Lock()
 
 
 def hub_of(request: Request) -> Hub:
+    """The hub of the tenant the request is for: the default tenant's is
+    `app.state.dashboard_hub`, the others' are kept by name while their tenant lives (or a
+    stream still reads one)."""
     state = request.app.state
+    emulator = emulator_of(request)
     with _hub_lock:
-        hub: Hub | None = getattr(state, "dashboard_hub", None)
-        if hub is None:
-            hub = Hub(emulator_of(request))
-            state.dashboard_hub = hub
+        if emulator is state.emulator:
+            hub: Hub | None = getattr(state, "dashboard_hub", None)
+            if hub is None:
+                hub = Hub(emulator)
+                state.dashboard_hub = hub
+            return hub
+        tenancy: Tenancy = state.tenancy
+        hubs: dict[str, Hub] = getattr(state, "dashboard_tenant_hubs", {})
+        name = tenant_name(request, emulator)
+        if name is None:  # dropped since the request came in
+            raise NotFoundError(f"No tenant named {request.query_params.get('tenant')}")
+        hub = hubs.get(name)
+        if hub is None or hub.emulator is not emulator:
+            hub = Hub(emulator, name, _living(tenancy, name, emulator))
+        # Forget the hubs of dropped tenants that no stream reads any more.
+        kept = {key: h for key, h in hubs.items() if h.streams or h.alive()}
+        state.dashboard_tenant_hubs = kept | {name: hub}
     return hub
+
+
+def _living(tenancy: Tenancy, name: str, emulator: Emulator) -> Callable[[], bool]:
+    def alive() -> bool:
+        try:
+            return tenancy.get(name).emulator is emulator
+        except NotFoundError:
+            return False
+
+    return alive
 
 
 class _ServerShutdown:
@@ -234,6 +280,10 @@ async def _stream(request: Request, hub: Hub, room_id: str | None) -> AsyncGener
                 yield ": keep-alive\n\n"
             if shutdown.started():
                 yield 'event: closing\ndata: {"reason":"shutdown"}\n\n'
+                return
+            if not hub.alive():
+                tenant = json.dumps(hub.tenant)
+                yield f'event: closing\ndata: {{"reason":"tenant dropped","tenant":{tenant}}}\n\n'
                 return
             if await request.is_disconnected():
                 return

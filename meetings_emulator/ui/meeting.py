@@ -13,13 +13,13 @@ from starlette.responses import HTMLResponse, Response
 
 from meetings_emulator.domain.emulator import Emulator
 from meetings_emulator.domain.errors import InputValidationError, NotFoundError
-from meetings_emulator.domain.models import Room
+from meetings_emulator.domain.models import DEFAULT_TENANT, Room
 from meetings_emulator.domain.tenancy import Tenancy
 from meetings_emulator.http.render import participant_json
 from meetings_emulator.http.requests import emulator_of, read_json
 from meetings_emulator.http.responses import json_response
 from meetings_emulator.http.schemas import parse_participant
-from meetings_emulator.ui.pages import PAGE_HEADERS, page_html
+from meetings_emulator.ui.pages import PAGE_HEADERS, page_html, tenant_name
 
 
 def room_by_code(request: Request, code: str) -> tuple[Emulator, Room]:
@@ -90,6 +90,7 @@ async def meeting_page(request: Request) -> Response:
         "host": "true" if host else "false",
         "token": "none" if not token else ("host" if host else "rejected"),
         "participant-token": token if host and token else "",
+        "tenant": tenant_name(request, emulator) or DEFAULT_TENANT,
     }
     page = page_html(f"{room.settings.display_name} · meeting", MEETING_BODY, "meet.js", data)
     return HTMLResponse(page, headers=PAGE_HEADERS)

@@ -15,7 +15,10 @@ from importlib.resources import files
 from starlette.requests import Request
 from starlette.responses import Response
 
+from meetings_emulator.domain.emulator import Emulator
 from meetings_emulator.domain.errors import NotFoundError
+from meetings_emulator.domain.models import DEFAULT_TENANT
+from meetings_emulator.domain.tenancy import Tenancy
 
 # Where the UI is served: the dashboard, its stream, the assets, the meeting page's join.
 UI_PATH = "/_emulator/ui"
@@ -36,6 +39,15 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+
+
+def tenant_name(request: Request, emulator: Emulator) -> str | None:
+    """The name of the tenant whose emulator this is (`DEFAULT_TENANT` for the shared one),
+    or None if it has been dropped."""
+    if emulator is request.app.state.emulator:
+        return DEFAULT_TENANT
+    tenancy: Tenancy = request.app.state.tenancy
+    return next((tenant.name for tenant in tenancy if tenant.emulator is emulator), None)
 
 
 @cache

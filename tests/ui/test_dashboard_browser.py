@@ -1,142 +1,29 @@
 """The dashboard and the local meeting page in headless Chromium, driven by Playwright.
 
 Needs Debian's `chromium` (/usr/bin/chromium) and Playwright for Python; without them
-these tests skip, saying why, except under CI (env `CI` set), where they fail instead.
+these tests skip, saying why, except under CI (env `CI` set), where they fail instead
+(the browser and the live emulator are in conftest.py).
 With `MEETINGS_EMULATOR_SCREENSHOT=1`, the dashboard test saves `docs/dashboard.png`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
-from starlette.applications import Starlette
 
-from meetings_emulator.app import create_app
-from meetings_emulator.domain.clock import Clock
-from meetings_emulator.domain.emulator import Emulator
-from meetings_emulator.domain.ids import Ids
-from meetings_emulator.domain.settings import Settings
-
-from ..conftest import BASIC, START, app_emulator, free_port, serving
+from ..conftest import BASIC
+from .conftest import CALLBACK_URL, Live
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
 pytestmark = pytest.mark.network
 
-CHROMIUM = Path("/usr/bin/chromium")
-# As root, in a sandbox with no network beyond loopback: no sandboxing of its own, no GPU,
-# and none of Chromium's background connections (refused here, many at a time).
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
-CALLBACK_URL = "http://127.0.0.1:9020/callbacks"
-
-
-def missing() -> str | None:
-    if importlib.util.find_spec("playwright") is None:
-        return "Playwright for Python is not installed (pip install playwright into the venv)"
-    if not CHROMIUM.exists():
-        return f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    reason = missing()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI is set, so the browser tests fail instead of skipping")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def expect(browser: Browser) -> Callable[..., Any]:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect
-
-
-@dataclass
-class Live:
-    url: str
-    app: Starlette
-    http: httpx.Client
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def emulator(self) -> Emulator:
-        return app_emulator(self.app)
-
-
-@pytest.fixture
-def live(request: pytest.FixtureRequest) -> Iterator[Live]:
-    """An emulator on a real port whose room links open its own meeting page (unless
-    parametrized with False); callbacks go to a stand-in receiver that answers 200."""
-    local_links = getattr(request, "param", True)
-    port = free_port()
-    app = create_app(
-        Settings(seed=11, port=port, local_links=local_links, callback_url=CALLBACK_URL),
-        clock=Clock.frozen_at(START.replace(microsecond=0)),
-        ids=Ids(11),
-        transport=httpx.MockTransport(lambda _request: httpx.Response(200)),
-    )
-    with serving(app, port=port) as url, httpx.Client(base_url=url, timeout=10) as http:
-        yield Live(url, app, http)
-
-
-@pytest.fixture
-def new_page(browser: Browser, live: Live) -> Iterator[Callable[[], Page]]:
-    """Pages that record every script error and console error, which the test asserts."""
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    pages: list[Page] = []
-
-    def make() -> Page:
-        page = context.new_page()
-        page.on("pageerror", lambda error: live.problems.append(f"page error: {error}"))
-        page.on(
-            "console",
-            lambda message: (
-                live.problems.append(f"console: {message.text}")
-                if message.type == "error"
-                else None
-            ),
-        )
-        pages.append(page)
-        return page
-
-    try:
-        yield make
-    finally:
-        for page in pages:
-            page.close()
-        context.close()
-    assert live.problems == []
 
 
 def rooms_named(page: Page, name: str) -> Any:

@@ -1,6 +1,7 @@
 // The dashboard: renders each snapshot of /_emulator/events, and its buttons call the
 // control plane (or the API, to create a room). It holds no state of its own beyond what
-// the user is typing and which payloads are unfolded.
+// the user is typing, which payloads are unfolded, and which tenant it shows: every
+// control-plane call and the stream carry that tenant (see tenants.js).
 
 import {
   call,
@@ -13,6 +14,7 @@ import {
   showMessage,
   timeText,
 } from "./dom.js";
+import { DEFAULT_TENANT, TenantPicker, basicFor, tenantPath } from "./tenants.js";
 
 let snapshot = null;
 let receivedAt = 0;
@@ -20,6 +22,11 @@ const typed = new Map(); // input key -> what the user typed, kept across re-ren
 const unfolded = new Set(); // delivery ids whose payload is open
 
 const $ = (id) => document.getElementById(id);
+
+// The tenant shown, as the server read it from the page's address.
+let tenant = document.body.dataset.tenant || DEFAULT_TENANT;
+let source = null; // the open event stream
+const here = (path) => tenantPath(path, tenant);
 
 // -- controls -----------------------------------------------------------------------------
 
@@ -37,10 +44,10 @@ function authorization() {
 }
 
 $("advance-1m").addEventListener("click", () =>
-  act(() => call("POST", "/_emulator/clock", { advance_seconds: 60 })),
+  act(() => call("POST", here("/_emulator/clock"), { advance_seconds: 60 })),
 );
 $("advance-10m").addEventListener("click", () =>
-  act(() => call("POST", "/_emulator/clock", { advance_seconds: 600 })),
+  act(() => call("POST", here("/_emulator/clock"), { advance_seconds: 600 })),
 );
 
 let resetArmed = null;
@@ -57,7 +64,7 @@ $("reset").addEventListener("click", () => {
   clearTimeout(resetArmed);
   resetArmed = null;
   button.textContent = "Reset";
-  act(() => call("POST", "/_emulator/reset", {}));
+  act(() => call("POST", here("/_emulator/reset"), {}));
 });
 
 $("create-room").addEventListener("submit", (event) => {
@@ -84,7 +91,7 @@ function join(room, isHost) {
     return;
   }
   act(async () => {
-    await call("POST", `/_emulator/rooms/${encodeURIComponent(room.id)}/participants`, {
+    await call("POST", here(`/_emulator/rooms/${encodeURIComponent(room.id)}/participants`), {
       name,
       is_host: isHost,
     });
@@ -93,9 +100,9 @@ function join(room, isHost) {
 }
 
 function participantPath(room, person) {
-  return (
+  return here(
     `/_emulator/rooms/${encodeURIComponent(room.id)}` +
-    `/participants/${encodeURIComponent(person.participant_id)}`
+      `/participants/${encodeURIComponent(person.participant_id)}`,
   );
 }
 
@@ -104,18 +111,22 @@ function leave(room, person) {
 }
 
 function admit(room, person) {
-  act(() => call("POST", `${participantPath(room, person)}/admit`));
+  const path =
+    `/_emulator/rooms/${encodeURIComponent(room.id)}` +
+    `/participants/${encodeURIComponent(person.participant_id)}/admit`;
+  act(() => call("POST", here(path)));
 }
 
 function startRecording(room) {
   const host = room.session.participants.find((person) => person.is_host);
   const body = host ? { participant_id: host.participant_id } : {};
   const path = `/_emulator/sessions/${encodeURIComponent(room.session.session_id)}/recordings`;
-  act(() => call("POST", path, body));
+  act(() => call("POST", here(path), body));
 }
 
 function stopRecording(recording) {
-  act(() => call("POST", `/_emulator/recordings/${encodeURIComponent(recording.id)}/stop`));
+  const path = `/_emulator/recordings/${encodeURIComponent(recording.id)}/stop`;
+  act(() => call("POST", here(path)));
 }
 
 // -- rendering ----------------------------------------------------------------------------
@@ -186,7 +197,7 @@ function recordingItem(recording) {
         )
       : null,
     recording.status === "uploaded"
-      ? el("a", { href: recording._links.url.href }, "download")
+      ? el("a", { href: here(recording._links.url.href) }, "download")
       : null,
   );
 }
@@ -453,17 +464,77 @@ function tick() {
   }
 }
 
-follow(
-  "/_emulator/events",
-  (next, at) => {
-    if (snapshot === null && next.emulator.credentials_required) {
-      $("credentials-box").open = true; // the default credentials will not do
-    }
-    snapshot = next;
-    receivedAt = at;
-    document.body.dataset.version = next.version;
-    render();
-  },
-  setConnection,
-);
+// -- the tenant shown ----------------------------------------------------------------------
+
+const DEFAULT_AUTHORIZATION = $("authorization").value;
+let filledAuthorization = DEFAULT_AUTHORIZATION; // what the page last put in the field
+
+// The tenant's own credentials in the Authorization field, unless the user typed others.
+function fillAuthorization() {
+  const info = picker.info();
+  if (tenant !== DEFAULT_TENANT && info === null) return; // until the list comes
+  const wanted = info === null ? DEFAULT_AUTHORIZATION : basicFor(info);
+  const field = $("authorization");
+  if (field.value.trim() === filledAuthorization) field.value = wanted;
+  filledAuthorization = wanted;
+}
+
+function describeTenant() {
+  const everyone = tenant === DEFAULT_TENANT;
+  document.body.dataset.tenant = tenant;
+  document.title = everyone ? "Meetings emulator" : `${tenant} · Meetings emulator`;
+  $("reset").title = everyone
+    ? "Forget every room, session and callback, in every tenant"
+    : `Forget the rooms, sessions and callbacks of tenant ${tenant}`;
+}
+
+function onSnapshot(next, at) {
+  if ((next.tenant ?? DEFAULT_TENANT) !== tenant) return; // from a stream being left
+  if (snapshot === null && next.emulator.credentials_required) {
+    $("credentials-box").open = true; // the default credentials will not do
+  }
+  snapshot = next;
+  receivedAt = at;
+  document.body.dataset.version = next.version;
+  render();
+}
+
+function onStatus(text, live) {
+  setConnection(text, live);
+  if (!live && tenant !== DEFAULT_TENANT) picker.refresh(); // dropped, perhaps
+}
+
+function connect() {
+  if (source !== null) source.close();
+  source = follow(here("/_emulator/events"), onSnapshot, onStatus);
+}
+
+function showTenant(name) {
+  tenant = name;
+  snapshot = null;
+  typed.clear();
+  unfolded.clear();
+  showMessage("");
+  $("now").textContent = "-";
+  $("frozen").hidden = true;
+  $("room-counts").textContent = "";
+  $("callback-counts").textContent = "";
+  $("rooms").replaceChildren(el("p", { class: "empty" }, "Loading…"));
+  $("deliveries").replaceChildren();
+  describeTenant();
+  fillAuthorization();
+  connect();
+}
+
+const picker = new TenantPicker($("tenant"), tenant, {
+  onPick: showTenant,
+  onGone: (name) =>
+    showMessage(
+      `Tenant ${name} no longer exists (it was deleted): showing the default tenant.`,
+      "info",
+    ),
+});
+describeTenant();
+connect();
+picker.refresh().then(fillAuthorization);
 setInterval(tick, 250);

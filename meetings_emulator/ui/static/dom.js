@@ -65,12 +65,28 @@ export async function call(method, path, body, headers = {}) {
 }
 
 // Follow the emulator's state stream: onState(snapshot, receivedAt) for each snapshot,
-// onStatus(text, live) when the connection changes.
+// onStatus(text, live) when the connection changes. A stream whose tenant was dropped is
+// closed for good (reconnecting would only get a 404), and onStatus says so.
 export function follow(url, onState, onStatus) {
   const source = new EventSource(url);
   source.addEventListener("open", () => onStatus("live", true));
-  source.addEventListener("error", () => onStatus("reconnecting…", false));
-  source.addEventListener("closing", () => onStatus("emulator stopped", false));
+  source.addEventListener("error", () =>
+    onStatus(source.readyState === EventSource.CLOSED ? "disconnected" : "reconnecting…", false),
+  );
+  source.addEventListener("closing", (event) => {
+    let reason = null;
+    try {
+      reason = JSON.parse(event.data).reason;
+    } catch {
+      reason = null;
+    }
+    if (reason === "tenant dropped") {
+      source.close();
+      onStatus("tenant deleted", false);
+    } else {
+      onStatus("emulator stopped", false);
+    }
+  });
   source.addEventListener("state", (event) => {
     let snapshot;
     try {

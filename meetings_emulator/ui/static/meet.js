@@ -1,12 +1,14 @@
 // The local meeting page behind a room's guest_url and host_url (--local-links): type a
 // name and join, see who else is there, leave. Joining goes through the meeting link's
 // own endpoint, which recognises the host by the link's participant token; leaving and
-// admitting are the control plane's.
+// admitting are the control plane's, in the tenant that holds the room.
 
 import { call, el, follow, setConnection, showMessage, timeText } from "./dom.js";
+import { DEFAULT_TENANT, tenantPath } from "./tenants.js";
 
 const page = document.body.dataset;
 const roomId = page.roomId;
+const here = (path) => tenantPath(path, page.tenant || DEFAULT_TENANT);
 const $ = (id) => document.getElementById(id);
 
 let me = null; // the participant this page joined as
@@ -25,10 +27,10 @@ $("who-you-are").textContent =
   `Meeting ${page.meetingCode}. ${intro[page.token] ?? intro.none}` +
   (page.available === "true" ? "" : " This room is no longer available.");
 
-function participantPath(person) {
-  return (
+function participantPath(person, action = "") {
+  return here(
     `/_emulator/rooms/${encodeURIComponent(roomId)}` +
-    `/participants/${encodeURIComponent(person.participant_id)}`
+      `/participants/${encodeURIComponent(person.participant_id)}${action}`,
   );
 }
 
@@ -79,7 +81,7 @@ window.addEventListener("pagehide", () => {
 });
 
 function admit(person) {
-  call("POST", `${participantPath(person)}/admit`).catch((problem) => showMessage(problem.message));
+  call("POST", participantPath(person, "/admit")).catch((problem) => showMessage(problem.message));
 }
 
 function personItem(person, waiting) {
@@ -136,7 +138,7 @@ function render() {
 }
 
 follow(
-  `/_emulator/events?room_id=${encodeURIComponent(roomId)}`,
+  here(`/_emulator/events?${new URLSearchParams({ room_id: roomId })}`),
   (next) => {
     snapshot = next;
     document.body.dataset.version = next.version;
