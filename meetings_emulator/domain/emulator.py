@@ -79,6 +79,7 @@ class Emulator:
             self.callback_config,
             self.settings.own_url,
             max_pending=self.settings.max_pending_callbacks,
+            tenant=self.settings.tenant_name,
         )
         if notify is not None:
             self.callbacks.notify = notify

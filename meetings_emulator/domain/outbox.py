@@ -108,8 +108,10 @@ class Outbox:
         *,
         keep: int = KEEP_DELIVERIES,
         max_pending: int = DEFAULT_MAX_PENDING,
+        tenant: str | None = None,
     ) -> None:
         self._clock = clock
+        self._tenant = tenant  # a tenant made in the control plane, named in file links
         self._ids = ids
         self._timers = timers
         self.config = config
@@ -153,7 +155,7 @@ class Outbox:
         url = (room_urls.get(kind + "_callback_url") if room_urls else None) or self._app_urls[kind]
         if url is None:
             return self._log_undelivered(event)
-        body_json = payload(event, self._own_url)
+        body_json = payload(event, self._own_url, self._tenant)
         body = _json_bytes(body_json)
         delivery_id = self._ids.uuid()
         delivery = Delivery(
@@ -227,7 +229,8 @@ class Outbox:
     def _log_undelivered(self, event: Event) -> Delivery:
         # The payload of `room:expired` is made when read, from the room, which no longer
         # changes; other events' payloads are made now, from objects that may change later.
-        body = None if isinstance(event, RoomExpired) else payload(event, self._own_url)
+        made_now = not isinstance(event, RoomExpired)
+        body = payload(event, self._own_url, self._tenant) if made_now else None
         entry = Delivery.undelivered(self, event, self._ids.uuid_draw(), body)
         with self._lock:
             self._log.append(entry)
@@ -244,7 +247,7 @@ class Outbox:
                 return
             entry._id = delivery_id = self._ids.uuid_later(entry._id_bits)
             if entry._payload is None:
-                entry._payload = payload(event, self._own_url)
+                entry._payload = payload(event, self._own_url, self._tenant)
             entry._headers = self._headers(delivery_id, event)
             if entry._logged:  # still in the log: findable by its id from now on
                 self._by_id.setdefault(delivery_id, entry)

@@ -43,7 +43,14 @@ def kind_of(event: Event) -> str:
     return KINDS[event.name.split(":", 1)[0]]
 
 
-def payload(event: Event, own_url: str) -> dict[str, Any]:
+def download_path(recording_id: str, tenant: str | None = None) -> str:
+    """Where the emulator serves a recording's file; a tenant made in the control plane
+    is named in its query, as the control plane finds a tenant's recordings there."""
+    path = RECORDING_DOWNLOAD_PATH.format(recording_id=recording_id)
+    return path if tenant is None else f"{path}?tenant={tenant}"
+
+
+def payload(event: Event, own_url: str, tenant: str | None = None) -> dict[str, Any]:
     """The callback body for `event`; `own_url` is where the emulator serves recordings."""
     body: dict[str, Any] = {"event": event.name}
     match event:
@@ -91,7 +98,7 @@ def payload(event: Event, own_url: str) -> dict[str, Any]:
                 "room_id": recording.room_id,
             }
             body |= _span(recording)
-            body["url"] = own_url + RECORDING_DOWNLOAD_PATH.format(recording_id=recording.id)
+            body["url"] = own_url + download_path(recording.id, tenant)
         case _:
             raise TypeError(f"no callback payload for {event.name}")
     return body

@@ -64,6 +64,9 @@ class Settings:
     # Named tenants: {"name", "api_key"?, "application_id"?} each; a key and an application
     # listed together share one tenant, in either mode.
     tenants: tuple[dict[str, str], ...] = ()
+    # The tenant these settings are for, when it was made in the control plane (set by
+    # `Tenancy`, never by an option): links to the emulator's own files name it.
+    tenant_name: str | None = None
     # Where state is loaded from at start and saved to at shutdown and on request.
     state_file: str | None = None
     # When set, the control plane (/_emulator/...) needs `Authorization: Bearer <token>`.

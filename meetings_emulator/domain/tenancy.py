@@ -180,6 +180,7 @@ class Tenancy:
             tenancy="shared",
             tenants=(),
             state_file=None,
+            tenant_name=name,
         )
         emulator = Emulator(own, clock=clock, ids=ids)
         emulator.auth = Authenticator(

@@ -18,7 +18,7 @@ from meetings_emulator.domain.errors import (
     BadRequestError,
     PayloadTooLargeError,
 )
-from meetings_emulator.domain.payloads import RECORDING_DOWNLOAD_PATH
+from meetings_emulator.domain.payloads import download_path
 
 # Nineteen digits in a row: perhaps an integer past 64 bits, which orjson reads as a float.
 LONG_NUMBER = re.compile(rb"[0-9]{19}")
@@ -80,7 +80,7 @@ def emulator_of(request: Request) -> Emulator:
 def recording_url(request: Request, recording_id: str) -> str:
     """Where a recording's file is served, by the emulator itself (the live one was on S3)."""
     base = str(request.base_url).rstrip("/")
-    return base + RECORDING_DOWNLOAD_PATH.format(recording_id=recording_id)
+    return base + download_path(recording_id, emulator_of(request).settings.tenant_name)
 
 
 async def read_json(request: Request) -> Any:

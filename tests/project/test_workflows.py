@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from ..sdk.test_sdk_node import MIN_NODE_MAJOR
-from .test_readme import blocks
+from .samples import named
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -164,7 +164,7 @@ def test_shellcheck_checks_the_run_steps(project: Path) -> None:
 
 def readme_test_command() -> str:
     """`python3 dev.py test`, as the README's first block prints it."""
-    lines = [line.split("#")[0].strip() for line in blocks("sh")[0].strip().splitlines()]
+    lines = [line.split("#")[0].strip() for line in named("commands").text.strip().splitlines()]
     [command] = [line for line in lines if line.endswith(" test")]
     return command
 

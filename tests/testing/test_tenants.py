@@ -237,3 +237,31 @@ def test_each_tenant_has_its_own_journal_and_fault_rules(server: httpx.Client) -
     assert [(entry["status"], entry["tenant"]) for entry in journal_a] == [(503, "a")]
     journal = server.get("/_emulator/requests").json()["requests"]
     assert [entry["status"] for entry in journal] == [201]
+
+
+def test_a_tenants_recording_links_name_the_tenant(server: httpx.Client) -> None:
+    tenant = make_tenant(server, name="rec", frozen=True)
+    room = server.post(ROOMS, json={"display_name": "r"}, headers=basic(tenant)).json()
+    joined = server.post(
+        f"/_emulator/rooms/{room['id']}/participants?tenant=rec", json={"name": "Ann"}
+    )
+    assert joined.status_code == 201, joined.text
+    session = server.get(f"/_emulator/rooms/{room['id']}/session?tenant=rec").json()
+    started = server.post(
+        f"/_emulator/sessions/{session['session']['session_id']}/recordings?tenant=rec", json={}
+    )
+    assert started.status_code == 201, started.text
+    recording_id = started.json()["id"]
+    server.post("/_emulator/clock?tenant=rec", json={"advance_seconds": 30})
+    stopped = server.post(f"/_emulator/recordings/{recording_id}/stop?tenant=rec")
+    assert stopped.status_code == 200, stopped.text
+    server.post("/_emulator/clock?tenant=rec", json={"advance_seconds": 10})
+
+    read = server.get(f"/v1/meetings/recordings/{recording_id}", headers=basic(tenant)).json()
+    href = read["_links"]["url"]["href"]
+    assert href.endswith(f"/_emulator/recordings/{recording_id}/archive.mp4?tenant=rec")
+    assert server.get(href).status_code == 200
+    uploaded = server.get("/_emulator/callbacks?tenant=rec&event=recording:uploaded&wait=5").json()[
+        "deliveries"
+    ]
+    assert uploaded[0]["payload"]["url"].endswith(f"{recording_id}/archive.mp4?tenant=rec")
