@@ -77,6 +77,7 @@ class PluginOption:
     name: str  # as the flag has it: --meetings-emulator-<name>
     help: str
     parse: Callable[[str], Any]
+    metavar: str
     switch: bool = False
     secret: bool = False
     default: str = ""
@@ -101,35 +102,60 @@ def plugin_options() -> list[PluginOption]:
             f"use the emulator at this URL and start none (also ${URL_VARIABLE}): one server"
             " shared by every xdist worker, a compose service, `meetings-emulator exec`",
             parse_url,
+            "URL",
         ),
         PluginOption(
             "scope",
             "how long a server the plugin starts lives: session (default; one per xdist"
             " worker), module or function",
             _choice(*SCOPES),
+            "{" + ",".join(SCOPES) + "}",
             default="session",
         ),
         PluginOption(
-            "seed", "seed for ids, meeting codes and tokens (repeatable runs)", _cli_check("seed")
+            "seed",
+            "seed for ids, meeting codes and tokens (repeatable runs)",
+            _cli_check("seed"),
+            "INT",
         ),
-        PluginOption("api-key", "accept Basic auth only with this api key", _text),
-        PluginOption("api-secret", "... and this api secret", _text, secret=True),
-        PluginOption("public-key", "a PEM file: JWT signatures are checked with it", _pem_file),
+        PluginOption(
+            "api-key",
+            "accept Basic auth only with this api key (the plugin's client calls with it)",
+            _text,
+            "KEY",
+        ),
+        PluginOption(
+            "api-secret",
+            "accept Basic auth only with this api secret (the plugin's client calls with it)",
+            _text,
+            "SECRET",
+            secret=True,
+        ),
+        PluginOption(
+            "public-key",
+            "a PEM file: JWT signatures are checked with it (Basic is refused unless an api"
+            " key or secret is set too)",
+            _pem_file,
+            "FILE",
+        ),
         PluginOption(
             "local-links",
             "rooms' links open the emulator's own meeting page",
             parse_boolean,
+            "BOOL",
             switch=True,
         ),
         PluginOption(
             "tenancy",
             "shared: every caller sees the same rooms; isolated: one tenant per api key",
             _choice(*TENANCIES),
+            "{" + ",".join(TENANCIES) + "}",
         ),
         PluginOption(
             "tls",
             "serve HTTPS with a certificate from a CA made for the session",
             parse_boolean,
+            "BOOL",
             switch=True,
         ),
         PluginOption(
@@ -137,6 +163,7 @@ def plugin_options() -> list[PluginOption]:
             "the instant the server's and each tenant's frozen clock start at"
             " (default: the session's start, to the second)",
             _instant,
+            "INSTANT",
         ),
     ]
 
@@ -150,7 +177,7 @@ def add_options(parser: pytest.Parser) -> None:
             option.flag,
             dest=option.dest,
             default=None,
-            metavar=option.name.split("-")[-1].upper(),
+            metavar=option.metavar,
             help=option.help + f" (ini: {option.ini})",
             **extra,
         )
