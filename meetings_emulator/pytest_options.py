@@ -5,7 +5,8 @@ Each is `meetings_emulator_<name>` in the ini file and `--meetings-emulator-<nam
 command line:
 
 - `url`: use the emulator there and start none (also `$MEETINGS_EMULATOR_URL`, between the
-  flag and the ini file): one server for every xdist worker, a compose service, `exec`;
+  flag and the ini file): one server for every xdist worker, a compose service, `exec`; an
+  `https://` one is trusted as httpx trusts any (`SSL_CERT_FILE` names a CA file);
 - `scope`: how long a server the plugin starts lives: session (default), module, function;
 - `seed`: ids, meeting codes and tokens repeat from run to run;
 - `api_key`, `api_secret`: the Basic credentials the server accepts and the plugin calls with;

@@ -59,6 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if config.option.help:  # as the command line's --help, shown whatever the environment
+        return
     config.stash[CONFIG] = read_config(config)  # a bad value stops pytest here, on one line
 
 

@@ -264,3 +264,13 @@ def test_a_public_key_file_that_is_no_pem_is_refused(
         ]
     )
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_help_is_shown_whatever_the_environment_says(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEETINGS_EMULATOR_URL", "not a url")
+    result = pytester.runpytest_subprocess("--help")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*--meetings-emulator-url=URL*"])
+    assert "ERROR" not in result.stderr.str()
