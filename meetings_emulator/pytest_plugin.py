@@ -12,8 +12,15 @@ Installing the package registers it (entry point `pytest11`). Fixtures:
 - `meetings_inbox`: the callbacks received (`events`, `payloads`, `received`), emptied
   before each test; `meetings_emulator.flush()` first, so every callback has arrived.
 
-The server lives for the whole session by default; `meetings_emulator_scope = function` in
-the pytest ini file gives each test its own.
+- `meetings_tenant`: a tenant of its own on the session's server for each test, with its own
+  frozen clock and credentials, dropped after the test; no reset of the whole server, so
+  tests can run at the same time (`pytest_tenant.py`).
+
+The server lives for the whole session by default (under pytest-xdist: one per worker);
+`meetings_emulator_scope = function` in the pytest ini file gives each test its own.
+`meetings_emulator_url` (or `$MEETINGS_EMULATOR_URL`) names a server to use instead of
+starting one: one server shared by every worker. The other options (seed, credentials,
+public key, local links, tenancy, TLS, the clocks' start) are in `pytest_options.py`.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -36,31 +44,47 @@ from meetings_emulator.app import create_app
 from meetings_emulator.callbacks.receiver import Inbox, create_receiver
 from meetings_emulator.domain.clock import Clock, utc_now
 from meetings_emulator.domain.isotime import format_iso, parse_iso
-from meetings_emulator.domain.settings import Settings
+from meetings_emulator.pytest_options import PluginConfig, add_options, read_config
+
+# The meetings_tenant fixture, registered with this plugin (it builds on the fixtures here).
+pytest_plugins = ["meetings_emulator.pytest_tenant"]
 
 DEFAULT_AUTH = "Basic " + base64.b64encode(b"test-key:test-secret").decode()
+CONFIG = pytest.StashKey[PluginConfig]()
+LOOPBACK = "127.0.0.1"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini(
-        "meetings_emulator_scope",
-        "scope of the meetings_emulator server: session (default) or function",
-        default="session",
-    )
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.option.help:  # as the command line's --help, shown whatever the environment
+        return
+    config.stash[CONFIG] = read_config(config)  # a bad value stops pytest here, on one line
+
+
+def plugin_config(config: pytest.Config) -> PluginConfig:
+    if CONFIG not in config.stash:
+        config.stash[CONFIG] = read_config(config)
+    return config.stash[CONFIG]
 
 
 def _scope(fixture_name: str, config: pytest.Config) -> str:
-    scope = str(config.getini("meetings_emulator_scope") or "session")
-    if scope not in ("session", "module", "function"):
-        raise pytest.UsageError(f"meetings_emulator_scope must be session or function: {scope}")
-    return scope
+    return plugin_config(config).scope
+
+
+def _loopback_socket() -> socket.socket:
+    sock = socket.socket()
+    sock.bind((LOOPBACK, 0))
+    return sock
 
 
 @contextlib.contextmanager
-def _serve(app: Any) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+def _serve(app: Any, sock: socket.socket | None = None, **options: Any) -> Iterator[str]:
+    """Serve `app` in a thread on `sock` (or a free loopback port); yield its base URL."""
+    with sock or _loopback_socket() as bound:
+        port = bound.getsockname()[1]
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -68,17 +92,19 @@ def _serve(app: Any) -> Iterator[str]:
                 access_log=False,
                 lifespan="on",
                 timeout_graceful_shutdown=5,
+                **options,
             )
         )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [bound]}, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10
         while not server.started:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("the meetings emulator did not start")
             time.sleep(0.01)
+        scheme = "https" if "ssl_certfile" in options else "http"
         try:
-            yield f"http://127.0.0.1:{port}"
+            yield f"{scheme}://{LOOPBACK}:{port}"
         finally:
             server.should_exit = True
             thread.join(timeout=10)
@@ -141,6 +167,7 @@ class MeetingsEmulator:
     base_url: str
     http: httpx.Client
     auth_header: str = DEFAULT_AUTH
+    ca_file: str | None = None  # the CA to trust, when the server the plugin started is HTTPS
 
     @property
     def api_url(self) -> str:
@@ -218,16 +245,103 @@ def _meetings_receiver() -> Iterator[MeetingsInbox]:
         yield inbox
 
 
+@dataclass
+class Served:
+    """The emulator the session's tests use: one the plugin started, or one given by URL."""
+
+    url: str
+    http: httpx.Client  # with the plugin's credentials; its pool serves every tenant too
+    pool: httpx.BaseTransport
+    start: datetime  # where the clocks are frozen at first
+    auth_header: str = DEFAULT_AUTH
+    ca_file: str | None = None
+    timeout: float = 30
+
+
+@contextlib.contextmanager
+def _client(
+    url: str, auth_header: str, ca_file: str | None = None
+) -> Iterator[tuple[httpx.Client, httpx.BaseTransport]]:
+    """A client with the plugin's credentials, and its connection pool, to share."""
+    verify: ssl.SSLContext | bool = True
+    if ca_file is not None:
+        verify = ssl.create_default_context(cafile=ca_file)
+    pool = httpx.HTTPTransport(verify=verify)
+    headers = {"Authorization": auth_header}
+    with httpx.Client(base_url=url, headers=headers, transport=pool, timeout=30) as http:
+        yield http, pool
+
+
+@contextlib.contextmanager
+def _started(
+    options: PluginConfig, start: datetime, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, str | None]]:
+    """An emulator with the options' settings, in a thread: its URL and CA file (HTTPS)."""
+    from meetings_emulator.http.tls import make_tls
+
+    receiver: MeetingsInbox = request.getfixturevalue("_meetings_receiver")
+    sock = _loopback_socket()
+    port = sock.getsockname()[1]
+    files = make_tls(LOOPBACK) if options.tls else None
+    settings = options.settings(
+        host=LOOPBACK,
+        port=port,
+        callback_url=receiver.url,
+        callback_base_delay=1.0,
+        tls_ca_pem=files.ca_pem if files else None,
+    )
+    tls: dict[str, Any] = {}
+    ca_file = None
+    if files is not None:
+        folder = request.getfixturevalue("tmp_path_factory").mktemp("meetings-emulator-ca")
+        ca_file = str(folder / "ca.pem")
+        (folder / "ca.pem").write_text(files.ca_pem)
+        tls = {"ssl_certfile": str(files.cert_file), "ssl_keyfile": str(files.key_file)}
+    try:
+        app = create_app(settings, clock=Clock.frozen_at(start))
+        with _serve(app, sock, **tls) as url:
+            if files is not None:
+                files.remove_temporary()  # read at start
+            yield url, ca_file
+    finally:
+        sock.close()
+        if files is not None:
+            files.remove_temporary()
+
+
+def _check_given(url: str, http: httpx.Client) -> None:
+    try:
+        health = http.get("/_emulator/health", timeout=10)
+    except httpx.HTTPError as problem:
+        pytest.fail(f"meetings-emulator: nothing answers at {url}: {problem}", pytrace=False)
+    if health.status_code != 200:
+        pytest.fail(
+            f"meetings-emulator: {url}/_emulator/health answered {health.status_code}",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(scope=_scope)
-def _meetings_server(_meetings_receiver: MeetingsInbox) -> Iterator[MeetingsEmulator]:
-    start = utc_now().replace(microsecond=0)
-    settings = Settings(callback_url=_meetings_receiver.url, callback_base_delay=1.0)
-    app = create_app(settings, clock=Clock.frozen_at(start))
-    with (
-        _serve(app) as url,
-        httpx.Client(base_url=url, headers={"Authorization": DEFAULT_AUTH}, timeout=30) as http,
-    ):
-        yield MeetingsEmulator(url, http)
+def _meetings_served(request: pytest.FixtureRequest) -> Iterator[Served]:
+    options = plugin_config(request.config)
+    start = options.start or utc_now().replace(microsecond=0)
+    key, secret = options.credentials
+    auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+    with contextlib.ExitStack() as stack:
+        if options.url is not None:
+            url, ca_file = options.url.rstrip("/"), None
+        else:
+            url, ca_file = stack.enter_context(_started(options, start, request))
+        http, pool = stack.enter_context(_client(url, auth, ca_file))
+        if options.url is not None:
+            _check_given(url, http)
+        yield Served(url, http, pool, start, auth, ca_file)
+
+
+@pytest.fixture(scope=_scope)
+def _meetings_server(_meetings_served: Served) -> MeetingsEmulator:
+    served = _meetings_served
+    return MeetingsEmulator(served.url, served.http, served.auth_header, served.ca_file)
 
 
 @pytest.fixture
