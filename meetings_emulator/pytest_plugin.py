@@ -348,8 +348,10 @@ def _meetings_server(_meetings_served: Served) -> MeetingsEmulator:
 def meetings_emulator(
     _meetings_server: MeetingsEmulator, _meetings_receiver: MeetingsInbox
 ) -> MeetingsEmulator:
-    """A running emulator with empty state (its clock stays where the last test left it)."""
-    _meetings_server.reset()
+    """A running emulator with empty state (its clock stays where the last test left it).
+    The default tenant alone is reset: tests on the same server that use `meetings_tenant`
+    (other xdist workers, on a shared server) keep their tenants."""
+    _meetings_server._call("POST", "/_emulator/reset", params={"tenant": "default"})
     _meetings_receiver.clear()
     return _meetings_server
 

@@ -71,7 +71,7 @@ from meetings_emulator.testing.guards import (
 from meetings_emulator.testing.identity import scope_tenant
 from meetings_emulator.testing.journal import Journal
 from meetings_emulator.testing.rules import Rules
-from meetings_emulator.testing.worlds import World, Worlds
+from meetings_emulator.testing.worlds import TENANT_QUERY, World, Worlds
 
 if TYPE_CHECKING:
     import httpx
@@ -249,7 +249,8 @@ class ResilienceMiddleware:
                 await self._refuse(refuse_content_type(wrong), scope, receive, send)
                 return
         if scope["type"] == "http" and path == RESET_PATH and method == "POST":
-            send = self._resetting_after(send, world)
+            everyone = TENANT_QUERY not in scope.get("query_string", b"")
+            send = self._resetting_after(send, world, everyone=everyone)
         try:
             await self.app(scope, receive, send)
         except ClientDisconnect:
@@ -267,14 +268,15 @@ class ResilienceMiddleware:
         )
         await self._refuse(response, scope, receive, send)
 
-    def _resetting_after(self, send: Send, world: World) -> Send:
+    def _resetting_after(self, send: Send, world: World, *, everyone: bool) -> Send:
         """A successful reset forgets the fault rules and the journal too; without
-        `?tenant=`, every tenant's state and aids as well (the tenants stay)."""
+        `?tenant=` (`everyone`), every tenant's state and aids as well (the tenants stay);
+        `?tenant=default` resets the default tenant alone."""
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
                 world.resilience.reset()
-                if world is self.worlds.default:
+                if everyone:
                     self.worlds.reset_all()
             await send(message)
 

@@ -37,6 +37,7 @@ CLAIMED = {
     "commands": "project/test_readme.py::test_readme_starts_with_the_two_commands",
     "tour": "project/test_readme.py::test_the_tour_works_as_pasted",
     "pytest": "tools/test_pytest_plugin.py::test_the_readme_example_passes",
+    "pytest-tenant": "tools/test_pytest_tenant.py::test_the_docs_tenant_example_passes",
     "pytest-wait": "tools/test_pytest_plugin.py::test_the_waiting_example_passes_without_a_sleep",
     "tls-start": "project/test_readme.py::test_the_python_sdk_recipe",
     "python-sdk": "project/test_readme.py::test_the_python_sdk_recipe",

@@ -221,6 +221,9 @@ def test_reset_with_a_tenant_resets_it_alone_and_without_resets_every_tenant(
 
     assert server.post("/_emulator/reset?tenant=a", json={}).status_code == 204
     assert counts() == [0, 1, 1]
+    assert server.post("/_emulator/reset?tenant=default", json={}).status_code == 204
+    assert counts() == [0, 1, 0]
+    server.post(ROOMS, json={"display_name": "shared"})
     assert server.post("/_emulator/reset", json={}).status_code == 204
     assert counts() == [0, 0, 0]
     # The tenants stay, with their credentials.

@@ -259,3 +259,15 @@ def test_a_url_where_nothing_answers_is_said_so(
     result.assert_outcomes(errors=1)
     assert f"meetings-emulator: nothing answers at {url}" in result.stdout.str()
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_docs_tenant_example_passes(pytester: pytest.Pytester) -> None:
+    """The recipe's example (docs/recipes/pytest.md, `sample: pytest-tenant`), twice in one
+    run: two tests, each moving its own tenant's clock."""
+    from ..project.samples import named
+
+    example = named("pytest-tenant").text
+    second = example.replace("def test_my_room_expires", "def test_my_room_expires_too")
+    pytester.makepyfile(test_tenant_example=example + "\n\n" + second)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
