@@ -20,6 +20,7 @@ sections) are checked where they are written.
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,3 +116,19 @@ def named(name: str) -> Block:
     found = [block for block in all_blocks() if block.name == name]
     assert len(found) == 1, f"one block is marked `sample: {name}`, not {len(found)}"
     return found[0]
+
+
+def run_shell(block: Block, url: str, launcher: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a shell sample against the emulator at `url`, `launcher` standing for `python3
+    dev.py run`, in `cwd` (which sees the checkout's examples/, as samples run from the root)."""
+    (cwd / "examples").symlink_to(ROOT / "examples")
+    script = block.text.replace("http://127.0.0.1:9010", url).replace(
+        "python3 dev.py run", launcher
+    )
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )

@@ -18,7 +18,7 @@ import yaml
 from starlette.applications import Starlette
 
 from ..tools.process import EMULATOR, ROOT, Running
-from .samples import CLAIMED, RUN_AS_IS, Block, all_blocks, named
+from .samples import CLAIMED, RUN_AS_IS, Block, all_blocks, named, run_shell
 from .test_readme import action_steps
 
 LAUNCHER = f"{sys.executable} -m meetings_emulator"
@@ -89,19 +89,9 @@ def test_shell_sample_runs(block: Block, app: Starlette, tmp_path: Path) -> None
     a folder of its own that sees the checkout's examples/ (samples run from the root)."""
     from ..conftest import app_emulator, serving
 
-    (tmp_path / "examples").symlink_to(ROOT / "examples")
     app_emulator(app).clock.release()
     with serving(app) as url:
-        script = block.text.replace("http://127.0.0.1:9010", url).replace(
-            "python3 dev.py run", LAUNCHER
-        )
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=tmp_path,
-        )
+        result = run_shell(block, url, LAUNCHER, tmp_path)
     assert result.returncode == 0, f"{block.where}:\n{result.stdout}\n{result.stderr}"
 
 

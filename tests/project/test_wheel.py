@@ -26,7 +26,7 @@ import pytest
 
 from ..tools.process import Running
 from .image import ROOT
-from .samples import Block
+from .samples import Block, run_shell
 from .test_docs_samples import as_is
 
 pytestmark = [pytest.mark.packaging, pytest.mark.network]
@@ -197,18 +197,8 @@ def test_the_docs_shell_samples_run_against_the_installed_emulator(
 ) -> None:
     """Each shell sample the docs run as it stands, against the installed package: a server
     started from it, and its `meetings-emulator` for `python3 dev.py run`."""
-    (tmp_path / "examples").symlink_to(ROOT / "examples")
     launcher = str(installed / "meetings-emulator")
     with Running.start("--port", "0", command=[launcher], cwd=tmp_path) as server:
-        script = block.text.replace("http://127.0.0.1:9010", server.url).replace(
-            "python3 dev.py run", launcher
-        )
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=tmp_path,
-        )
+        result = run_shell(block, server.url, launcher, tmp_path)
         server.stop()
     assert result.returncode == 0, f"{block.where}:\n{result.stdout}\n{result.stderr}"
