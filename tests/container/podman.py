@@ -95,9 +95,23 @@ def instructions(text: str) -> list[tuple[str, str]]:
     return found
 
 
-def base_images(text: str) -> list[str]:
+def from_args(text: str) -> list[str]:
+    """The `ARG`s declared before the first `FROM` that a `FROM` line uses: the build sets
+    them to the local base (`--build-arg`), as a base pinned by digest cannot be tagged."""
+    declared: list[str] = []
+    used: list[str] = []
+    for word, rest in instructions(text):
+        if word == "ARG" and not used:
+            declared.append(rest.partition("=")[0].strip())
+        elif word == "FROM":
+            names = re.findall(r"\$\{(\w+)\}|\$(\w+)", rest)
+            used += [a or b for a, b in names if (a or b) in declared and (a or b) not in used]
+    return used
+
+
+def base_images(text: str, overrides: dict[str, str] | None = None) -> list[str]:
     """The images the Dockerfile's stages start from: not `scratch`, not its own stages;
-    `ARG` defaults given before the first `FROM` are filled in."""
+    `ARG` defaults given before the first `FROM` are filled in (or `overrides`)."""
     args: dict[str, str] = {}
     stages: set[str] = set()
     images: list[str] = []
@@ -105,6 +119,7 @@ def base_images(text: str) -> list[str]:
         if word == "ARG" and not stages and not images:
             name, _, default = rest.partition("=")
             args[name.strip()] = default.strip().strip("\"'")
+            args.update(overrides or {})
         elif word == "FROM":
             parts = [part for part in rest.split() if not part.startswith("--")]
             image = re.sub(
@@ -129,7 +144,10 @@ def qualified(image: str) -> str:
 def build_image() -> float:
     """Build the checkout's Dockerfile as IMAGE, its base images standing for the local
     base; the seconds it took. The image is kept, so a later build reuses its layers."""
-    tags = [qualified(image) for image in base_images((ROOT / "Dockerfile").read_text())]
+    text = (ROOT / "Dockerfile").read_text()
+    overrides = {name: BASE for name in from_args(text)}
+    tags = [qualified(image) for image in base_images(text, overrides) if image != BASE]
+    build_args = [f"--build-arg={name}={value}" for name, value in overrides.items()]
     started = time.monotonic()
     try:
         for tag in tags:
@@ -140,6 +158,7 @@ def build_image() -> float:
             "--format",
             "docker",
             "--pull=never",
+            *build_args,
             "--tag",
             IMAGE,
             str(ROOT),
