@@ -9,7 +9,6 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,37 +34,12 @@ from meetings_emulator.http.tls import make_tls
 
 from ..conftest import BASIC, START, serving
 from ..sockets import listening
+from .conftest import Receiver
 
 pytestmark = pytest.mark.network
 
 V1 = "/v1/meetings"
 SECRET = "s3cret"
-
-
-@dataclass
-class Receiver:
-    """A real HTTP receiver on a free port, with answers a test can script."""
-
-    url: str
-    inbox: Inbox
-    answers: list[int] = field(default_factory=list)  # consumed first; then 204
-
-    def at(self, path: str) -> str:
-        return f"{self.url}/{path}"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    inbox = Inbox()
-    holder: list[Receiver] = []
-
-    def respond(_item: Received) -> int:
-        answers = holder[0].answers
-        return answers.pop(0) if answers else 204
-
-    with serving(create_receiver(inbox=inbox, respond=respond)) as url:
-        holder.append(Receiver(url, inbox))
-        yield holder[0]
 
 
 def emulator_app(receiver: Receiver, **settings: Any) -> Starlette:

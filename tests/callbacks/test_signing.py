@@ -11,7 +11,6 @@ import hmac
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +29,7 @@ from meetings_emulator.domain.ids import Ids
 from meetings_emulator.domain.settings import Settings
 
 from ..conftest import BASIC, serving
+from .conftest import Receiver
 
 pytestmark = pytest.mark.network
 
@@ -45,27 +45,6 @@ SIGNATURE_HEADERS = (
     "webhook-timestamp",
     "webhook-signature",
 )
-
-
-@dataclass
-class Receiver:
-    url: str
-    inbox: Inbox
-    answers: list[int] = field(default_factory=list)  # consumed first; then 204
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    inbox = Inbox()
-    holder: list[Receiver] = []
-
-    def respond(_item: Received) -> int:
-        answers = holder[0].answers
-        return answers.pop(0) if answers else 204
-
-    with serving(create_receiver(inbox=inbox, respond=respond)) as url:
-        holder.append(Receiver(url, inbox))
-        yield holder[0]
 
 
 def real_now() -> datetime:
